@@ -1,6 +1,36 @@
-"""robust-xlt: robust fine-tuning for zero-shot cross-lingual transfer."""
+"""robust-xlt: robust fine-tuning for zero-shot cross-lingual transfer.
 
-from robust_xlt._core import core_version
+The text layer (segmentation, lexicons, batched perturbation) runs in the Rust
+core; import it from here, never from `robust_xlt._core`.
+"""
 
-__all__ = ["core_version"]
+from robust_xlt._core import (
+    Edit,
+    FormatError,
+    Lexicon,
+    Perturbation,
+    WordSet,
+    core_version,
+    known_languages,
+    normalize_lang,
+)
+from robust_xlt.perturbation import apply_edits, candidates, load_lexicon, perturb, segment_words
+from robust_xlt.stopwords import stopword_set
+
+__all__ = [
+    "Edit",
+    "FormatError",
+    "Lexicon",
+    "Perturbation",
+    "WordSet",
+    "apply_edits",
+    "candidates",
+    "core_version",
+    "known_languages",
+    "load_lexicon",
+    "normalize_lang",
+    "perturb",
+    "segment_words",
+    "stopword_set",
+]
 __version__ = "0.1.0"

@@ -1,0 +1,120 @@
+"""Typed entry points to the Rust perturbation core.
+
+Every function takes a whole batch: one call crosses into Rust, which releases
+the GIL and spreads the texts over the cores. Offsets are code points, as
+Python string indices are.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from os import PathLike
+from typing import Literal
+
+from robust_xlt import _core
+from robust_xlt._core import Lexicon, Perturbation
+from robust_xlt.stopwords import stopword_set
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["synonym", "codeswitch", "mixed"]
+Span = tuple[int, int]
+# (start, end, word, [(lang, [replacement, ...]), ...])
+WordCandidates = tuple[int, int, str, list[tuple[str, list[str]]]]
+
+
+def load_lexicon(paths: Sequence[str | PathLike[str]], format: str | None = None) -> Lexicon:
+    """Loads a lexicon and logs the lines it left out, with their count."""
+    lexicon = Lexicon.from_files([str(p) for p in paths], format)
+    skipped = lexicon.skipped_lines
+    if skipped:
+        path, line, reason = skipped[0]
+        log.warning("lexicon: skipped %d line(s), first %s:%d (%s)", len(skipped), path, line, reason)
+    return lexicon
+
+
+def segment_words(texts: Sequence[str], lang: str, lexicon: Lexicon | None = None) -> list[list[Span]]:
+    """Code-point spans of the words of each text.
+
+    Unicode word boundaries (UAX #29) keep combining marks inside words.
+    Han, kana, Thai, Lao, Khmer and Myanmar runs are split by longest match
+    against the lexicon's words of `lang` and its stop words; where neither
+    knows a word, a Han character stands alone and other unmatched runs of one
+    script stay together.
+    """
+    return _core.segment_words(list(texts), lang, lexicon, stopword_set(lang))
+
+
+def perturb(
+    texts: Sequence[str],
+    lang: str,
+    lexicon: Lexicon,
+    *,
+    mode: Mode,
+    rate: float,
+    seed: int,
+    target_langs: Sequence[str] | None = None,
+    protect: Sequence[Sequence[Span]] | None = None,
+    max_edits: int | None = None,
+    keep_stopwords: bool = True,
+) -> list[Perturbation]:
+    """Replaces words with synonyms (`synonym`), translations into one of
+    `target_langs` (`codeswitch`), or either (`mixed`).
+
+    Each eligible word (it has a candidate, lies outside `protect`, and is
+    not a stop word unless `keep_stopwords` is False) is replaced with
+    probability `rate`; at most `max_edits` edits per text. Text `i` draws only
+    from the generator of (`seed`, i): the result does not depend on threads.
+    """
+    return _core.perturb(
+        list(texts),
+        lang,
+        lexicon,
+        mode=mode,
+        rate=rate,
+        seed=seed,
+        target_langs=_optional_list(target_langs),
+        protect=_optional_spans(protect),
+        max_edits=max_edits,
+        stopwords=stopword_set(lang) if keep_stopwords else None,
+    )
+
+
+def candidates(
+    texts: Sequence[str],
+    lang: str,
+    lexicon: Lexicon,
+    *,
+    mode: Mode,
+    target_langs: Sequence[str] | None = None,
+    protect: Sequence[Sequence[Span]] | None = None,
+    keep_stopwords: bool = True,
+) -> list[list[WordCandidates]]:
+    """Per text, each eligible word and its replacements grouped by language,
+    already in the word's casing: the search space of an adversary."""
+    return _core.candidates(
+        list(texts),
+        lang,
+        lexicon,
+        mode=mode,
+        target_langs=_optional_list(target_langs),
+        protect=_optional_spans(protect),
+        stopwords=stopword_set(lang) if keep_stopwords else None,
+    )
+
+
+def apply_edits(
+    texts: Sequence[str], edits: Sequence[Sequence[tuple[int, int, str, str]]]
+) -> list[Perturbation]:
+    """Applies chosen edits, per text (start, end, replacement, lang), with
+    span maps. Edits of one text must not overlap."""
+    return _core.apply_edits(list(texts), [list(e) for e in edits])
+
+
+def _optional_list(values: Sequence[str] | None) -> list[str] | None:
+    return None if values is None else list(values)
+
+
+def _optional_spans(spans: Sequence[Sequence[Span]] | None) -> list[list[Span]] | None:
+    return None if spans is None else [list(s) for s in spans]

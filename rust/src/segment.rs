@@ -1,0 +1,246 @@
+//! Word segmentation: Unicode word boundaries (UAX #29), plus a dictionary
+//! longest match for scripts written without spaces.
+//!
+//! UAX #29 keeps combining marks inside their word (rule WB4), so Devanagari,
+//! Bengali, Telugu or Arabic vowel signs are never split off, unlike regex `\w`
+//! tokenisers. It does not find words in Han, kana, Thai, Lao, Khmer or Myanmar
+//! text, which it cuts into single characters; adjacent pieces of those scripts
+//! are joined into runs and re-split by forward longest match against the words
+//! a dictionary knows (a lexicon's words for the language, stop words).
+//!
+//! Fallback where the dictionary knows no word starting at a position: a Han
+//! character is a word of its own (it is most often a morpheme); consecutive
+//! unmatched kana, Thai, Lao, Khmer or Myanmar grapheme clusters are joined into
+//! one word. Matching is by grapheme cluster, so a mark is never cut off.
+
+use unicode_segmentation::UnicodeSegmentation;
+
+/// Something that knows whether a string is a word of a language.
+pub trait WordLookup: Sync {
+    fn contains_word(&self, word: &str) -> bool;
+    /// Length in chars of the longest word, which bounds the match search.
+    fn max_word_chars(&self) -> usize;
+}
+
+/// A byte span `[start, end)` of a word in its text.
+pub type ByteSpan = (usize, usize);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Script {
+    Han,
+    Kana,
+    SouthEastAsian,
+    Other,
+}
+
+fn script_of(c: char) -> Script {
+    match c as u32 {
+        0x3005 | 0x3007 | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F => {
+            Script::Han
+        }
+        0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F => Script::Kana,
+        0x0E00..=0x0EFF | 0x1000..=0x109F | 0x1780..=0x17FF | 0x19E0..=0x19FF => {
+            Script::SouthEastAsian
+        }
+        _ => Script::Other,
+    }
+}
+
+fn is_unspaced(segment: &str) -> bool {
+    segment
+        .chars()
+        .next()
+        .is_some_and(|c| script_of(c) != Script::Other)
+}
+
+fn is_word(segment: &str) -> bool {
+    segment.chars().any(char::is_alphanumeric)
+}
+
+/// Byte spans of the words of `text`, in order. Punctuation, symbols and
+/// whitespace are not words.
+pub fn segment(text: &str, dictionaries: &[&dyn WordLookup]) -> Vec<ByteSpan> {
+    let mut words = Vec::new();
+    let mut run: Option<ByteSpan> = None;
+    for (start, piece) in text.split_word_bound_indices() {
+        let end = start + piece.len();
+        if is_unspaced(piece) {
+            run = match run {
+                Some((run_start, run_end)) if run_end == start => Some((run_start, end)),
+                Some(previous) => {
+                    split_unspaced_run(text, previous, dictionaries, &mut words);
+                    Some((start, end))
+                }
+                None => Some((start, end)),
+            };
+            continue;
+        }
+        if let Some(previous) = run.take() {
+            split_unspaced_run(text, previous, dictionaries, &mut words);
+        }
+        if is_word(piece) {
+            words.push((start, end));
+        }
+    }
+    if let Some(previous) = run {
+        split_unspaced_run(text, previous, dictionaries, &mut words);
+    }
+    words
+}
+
+fn split_unspaced_run(
+    text: &str,
+    (run_start, run_end): ByteSpan,
+    dictionaries: &[&dyn WordLookup],
+    words: &mut Vec<ByteSpan>,
+) {
+    let run = &text[run_start..run_end];
+    // Grapheme boundaries, as byte offsets into `run`, with the end appended.
+    let mut bounds: Vec<usize> = run.grapheme_indices(true).map(|(i, _)| i).collect();
+    bounds.push(run.len());
+    let graphemes = bounds.len() - 1;
+    let longest = dictionaries
+        .iter()
+        .map(|d| d.max_word_chars())
+        .max()
+        .unwrap_or(0)
+        .min(32);
+
+    // Unmatched kana or South-East Asian graphemes wait here to be joined.
+    let mut pending: Option<(usize, usize, Script)> = None;
+    let flush = |pending: &mut Option<(usize, usize, Script)>, words: &mut Vec<ByteSpan>| {
+        if let Some((s, e, _)) = pending.take() {
+            words.push((run_start + s, run_start + e));
+        }
+    };
+
+    let mut i = 0;
+    while i < graphemes {
+        // A grapheme holds at least one char, so `longest` chars span at most
+        // `longest` graphemes.
+        let max_j = graphemes.min(i + longest);
+        let matched = (i + 2..=max_j).rev().find(|&j| {
+            let candidate = &run[bounds[i]..bounds[j]];
+            dictionaries.iter().any(|d| d.contains_word(candidate))
+        });
+        let single = &run[bounds[i]..bounds[i + 1]];
+        let j = match matched {
+            Some(j) => j,
+            None if dictionaries.iter().any(|d| d.contains_word(single)) => i + 1,
+            None => {
+                let script = script_of(single.chars().next().unwrap_or(' '));
+                if script == Script::Han || !is_word(single) {
+                    flush(&mut pending, words);
+                    if is_word(single) {
+                        words.push((run_start + bounds[i], run_start + bounds[i + 1]));
+                    }
+                } else {
+                    pending = match pending {
+                        Some((s, _, p)) if p == script => Some((s, bounds[i + 1], p)),
+                        _ => {
+                            flush(&mut pending, words);
+                            Some((bounds[i], bounds[i + 1], script))
+                        }
+                    };
+                }
+                i += 1;
+                continue;
+            }
+        };
+        flush(&mut pending, words);
+        words.push((run_start + bounds[i], run_start + bounds[j]));
+        i = j;
+    }
+    flush(&mut pending, words);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    struct Words(HashSet<String>);
+
+    impl WordLookup for Words {
+        fn contains_word(&self, word: &str) -> bool {
+            self.0.contains(word)
+        }
+        fn max_word_chars(&self) -> usize {
+            self.0.iter().map(|w| w.chars().count()).max().unwrap_or(0)
+        }
+    }
+
+    fn words_of<'a>(text: &'a str, dict: &[&str]) -> Vec<&'a str> {
+        let dict = Words(dict.iter().map(|s| s.to_string()).collect());
+        segment(text, &[&dict])
+            .into_iter()
+            .map(|(s, e)| &text[s..e])
+            .collect()
+    }
+
+    #[test]
+    fn english_words_keep_apostrophes_and_drop_punctuation() {
+        assert_eq!(
+            words_of("Don't stop, it's 3.5 km!", &[]),
+            ["Don't", "stop", "it's", "3.5", "km"]
+        );
+    }
+
+    #[test]
+    fn indic_vowel_signs_stay_inside_words() {
+        assert_eq!(words_of("বাংলা ভাষা", &[]), ["বাংলা", "ভাষা"]);
+        assert_eq!(words_of("हिन्दी भाषा है।", &[]), ["हिन्दी", "भाषा", "है"]);
+        assert_eq!(words_of("తెలుగు భాష", &[]), ["తెలుగు", "భాష"]);
+    }
+
+    #[test]
+    fn arabic_diacritics_stay_inside_words() {
+        assert_eq!(words_of("ظلْماء جميلة.", &[]), ["ظلْماء", "جميلة"]);
+    }
+
+    #[test]
+    fn chinese_uses_longest_match_then_single_characters() {
+        assert_eq!(
+            words_of("我喜欢北京大学。", &["喜欢", "北京", "北京大学", "大学"]),
+            ["我", "喜欢", "北京大学"]
+        );
+    }
+
+    #[test]
+    fn thai_uses_longest_match_and_joins_unmatched_clusters() {
+        assert_eq!(words_of("ภาษาไทยง่าย", &["ภาษา", "ไทย"]), ["ภาษา", "ไทย", "ง่าย"]);
+        // No dictionary: one word per space-separated run, marks intact.
+        assert_eq!(words_of("ภาษาไทย ง่าย", &[]), ["ภาษาไทย", "ง่าย"]);
+    }
+
+    #[test]
+    fn japanese_mixes_dictionary_and_script_runs() {
+        assert_eq!(
+            words_of("東京に住んでいます。コンピューター", &["東京", "に"]),
+            ["東京", "に", "住", "んでいます", "コンピューター"]
+        );
+    }
+
+    #[test]
+    fn chinese_inside_english_text() {
+        assert_eq!(words_of("I like 北京 a lot", &["北京"]), ["I", "like", "北京", "a", "lot"]);
+    }
+
+    #[test]
+    fn empty_and_punctuation_only_texts_have_no_words() {
+        assert!(words_of("", &[]).is_empty());
+        assert!(words_of(" ,.!? — 。", &[]).is_empty());
+    }
+
+    #[test]
+    fn spans_are_char_boundaries_and_ordered() {
+        let text = "混合 text ไทย with हिन्दी and 日本語のテキスト";
+        let spans = segment(text, &[]);
+        let mut last_end = 0;
+        for (s, e) in spans {
+            assert!(text.is_char_boundary(s) && text.is_char_boundary(e));
+            assert!(s >= last_end && e > s);
+            last_end = e;
+        }
+    }
+}
