@@ -15,7 +15,7 @@
 //! words. OMW `lemma:root` / `lemma:brokenplural` rows and `def` / `exe` rows are
 //! not words and are skipped.
 
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -67,10 +67,22 @@ impl Format {
 
 /// The lookup key of a word: NFC, lower-cased.
 pub fn word_key(word: &str) -> String {
-    if is_nfc_quick(word.chars()) == IsNormalized::Yes {
-        word.to_lowercase()
+    let mut key = String::new();
+    word_key_into(word, &mut key);
+    key
+}
+
+/// [`word_key`] into a reused buffer: the per-word allocation showed up in
+/// profiles of batch perturbation.
+pub fn word_key_into(word: &str, key: &mut String) {
+    key.clear();
+    if word.is_ascii() {
+        key.extend(word.bytes().map(|b| b.to_ascii_lowercase() as char));
+    } else if is_nfc_quick(word.chars()) == IsNormalized::Yes {
+        key.extend(word.chars().flat_map(char::to_lowercase));
     } else {
-        word.nfc().collect::<String>().to_lowercase()
+        let nfc: String = word.nfc().collect();
+        key.extend(nfc.chars().flat_map(char::to_lowercase));
     }
 }
 
@@ -133,7 +145,7 @@ impl Lexicon {
 
         // Synsets merge across files by id, in file order, so the result does
         // not depend on which thread parsed which file.
-        let mut synsets: HashMap<String, Group> = HashMap::new();
+        let mut synsets: HashMap<String, Group> = HashMap::default();
         let mut synset_order: Vec<String> = Vec::new();
         let mut pairs = Vec::new();
         let mut skipped = Vec::new();
@@ -180,6 +192,9 @@ impl Lexicon {
         // them, do not depend on the order of files or lines.
         let order: Vec<(Lang, String)> = lex.entries.iter().map(|e| (e.lang, e.key.clone())).collect();
         lex.entries.par_iter_mut().for_each(|entry| {
+            // A translation spelled like the word itself (en "hotel", de
+            // "Hotel") would change nothing: drop it once here, not per lookup.
+            entry.related.retain(|&id| order[id as usize].1 != entry.key);
             entry.related.sort_unstable_by(|&a, &b| order[a as usize].cmp(&order[b as usize]));
             entry.related.dedup();
         });
@@ -232,9 +247,10 @@ impl Lexicon {
         &entry.related[lo..hi]
     }
 
-    /// Related forms of the already-keyed word, grouped per target language,
-    /// skipping empty groups; the order of `targets` is kept.
-    pub fn related_by_key(&self, key: &str, lang: Lang, targets: &[Lang]) -> Vec<(Lang, Vec<&str>)> {
+    /// Related entry ids of the already-keyed word, grouped per target
+    /// language, skipping empty groups; the order of `targets` is kept. No
+    /// string is built: callers spell out only the forms they pick.
+    pub fn related_by_key(&self, key: &str, lang: Lang, targets: &[Lang]) -> Vec<(Lang, &[u32])> {
         let Some(entry) = self.index.get(&lang).and_then(|m| m.get(key)).map(|&id| &self.entries[id as usize]) else {
             return Vec::new();
         };
@@ -242,9 +258,14 @@ impl Lexicon {
             .iter()
             .filter_map(|&target| {
                 let ids = self.related_slice(entry, target);
-                (!ids.is_empty()).then(|| (target, ids.iter().map(|&id| self.entries[id as usize].form.as_str()).collect()))
+                (!ids.is_empty()).then_some((target, ids))
             })
             .collect()
+    }
+
+    /// The lexicon's spelling of an entry.
+    pub fn form(&self, id: u32) -> &str {
+        &self.entries[id as usize].form
     }
 
     pub fn languages(&self) -> Vec<Lang> {
@@ -300,13 +321,13 @@ impl WordLookup for LexiconWords<'_> {
 /// A set of lower-cased words (stop words), usable as a segmentation dictionary.
 #[derive(Debug, Default)]
 pub struct WordSet {
-    words: std::collections::HashSet<String>,
+    words: HashSet<String>,
     longest: usize,
 }
 
 impl WordSet {
     pub fn new<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> WordSet {
-        let words: std::collections::HashSet<String> = words.into_iter().map(|w| word_key(w.as_ref())).collect();
+        let words: HashSet<String> = words.into_iter().map(|w| word_key(w.as_ref())).collect();
         let longest = words.iter().map(|w| w.chars().count()).max().unwrap_or(0);
         WordSet { words, longest }
     }

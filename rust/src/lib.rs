@@ -129,11 +129,11 @@ mod _core {
         /// Lines left out while loading, as (path, line, reason): OMW rows with
         /// an empty lemma.
         #[getter]
-        fn skipped_lines(&self) -> Vec<(PathBuf, usize, String)> {
+        fn skipped_lines(&self) -> Vec<(String, usize, String)> {
             self.inner
                 .skipped_lines()
                 .iter()
-                .map(|s| (s.path.clone(), s.line, s.reason.clone()))
+                .map(|s| (s.path.display().to_string(), s.line, s.reason.clone()))
                 .collect()
         }
 

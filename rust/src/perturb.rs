@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
 use crate::lang::Lang;
-use crate::lexicon::{word_key, Lexicon, WordSet};
+use crate::lexicon::{word_key_into, Lexicon, WordSet};
 use crate::offsets::CharOffsets;
 use crate::rng::ItemRng;
 use crate::segment::{segment, ByteSpan, WordLookup};
@@ -123,50 +123,68 @@ fn overlaps_protected(span: ByteSpan, protect: &[ByteSpan]) -> bool {
     })
 }
 
-/// Eligible words of `text` and their candidates. A word is eligible when it
-/// has a candidate, lies outside every protected span and is not a stop word.
+/// An eligible word: its span and its candidates as lexicon entry ids, per
+/// language.
+#[derive(Debug, Clone)]
+pub struct Eligible<'l> {
+    pub span: ByteSpan,
+    pub options: Vec<(Lang, &'l [u32])>,
+}
+
+/// Eligible words of `text`. A word is eligible when it has a candidate, lies
+/// outside every protected span and is not a stop word.
+pub fn eligible_words<'l>(
+    text: &str,
+    protect: &[ByteSpan],
+    lexicon: &'l Lexicon,
+    options: &CandidateOptions,
+) -> Vec<Eligible<'l>> {
+    let words = lexicon.words(options.lang);
+    let mut dictionaries: Vec<&dyn WordLookup> = vec![&words];
+    if let Some(stopwords) = options.stopwords {
+        dictionaries.push(stopwords);
+    }
+    let mut key = String::new();
+    segment(text, &dictionaries)
+        .into_iter()
+        .filter(|&span| !overlaps_protected(span, protect))
+        .filter_map(|span| {
+            word_key_into(&text[span.0..span.1], &mut key);
+            if options.stopwords.is_some_and(|s| s.contains_key(&key)) {
+                return None;
+            }
+            let found = lexicon.related_by_key(&key, options.lang, &options.targets);
+            (!found.is_empty()).then_some(Eligible { span, options: found })
+        })
+        .collect()
+}
+
+/// Eligible words of `text` with their candidates spelled out, each in the
+/// original word's casing: the search space of an adversary.
 pub fn candidates(
     text: &str,
     protect: &[ByteSpan],
     lexicon: &Lexicon,
     options: &CandidateOptions,
 ) -> Vec<WordCandidates> {
-    let words = lexicon.words(options.lang);
-    let mut dictionaries: Vec<&dyn WordLookup> = vec![&words];
-    if let Some(stopwords) = options.stopwords {
-        dictionaries.push(stopwords);
-    }
-    segment(text, &dictionaries)
+    eligible_words(text, protect, lexicon, options)
         .into_iter()
-        .filter(|&span| !overlaps_protected(span, protect))
-        .filter_map(|span| {
-            let word = &text[span.0..span.1];
-            let key = word_key(word);
-            if options.stopwords.is_some_and(|s| s.contains_key(&key)) {
-                return None;
-            }
-            let options: Vec<(Lang, Vec<String>)> = lexicon
-                .related_by_key(&key, options.lang, &options.targets)
-                .into_iter()
-                .filter_map(|(lang, forms)| {
-                    let forms: Vec<String> = forms
-                        .into_iter()
-                        .filter(|f| word_key(f) != key)
-                        .map(|f| match_case(word, f))
-                        .collect();
-                    (!forms.is_empty()).then_some((lang, forms))
-                })
-                .collect();
-            (!options.is_empty()).then(|| WordCandidates {
-                span,
+        .map(|e| {
+            let word = &text[e.span.0..e.span.1];
+            WordCandidates {
+                span: e.span,
                 word: word.to_string(),
-                options,
-            })
+                options: e
+                    .options
+                    .into_iter()
+                    .map(|(lang, ids)| (lang, ids.iter().map(|&id| match_case(word, lexicon.form(id))).collect()))
+                    .collect(),
+            }
         })
         .collect()
 }
 
-/// Picks edits among the candidates with the text's generator.
+/// Picks edits among the eligible words of `text` with its generator.
 ///
 /// Each eligible word is chosen with probability `rate` (one uniform draw per
 /// word, in text order). Past `max_edits`, a uniform subset of the chosen words
@@ -174,12 +192,14 @@ pub fn candidates(
 /// uniformly among those it has candidates in, and a replacement uniformly
 /// within that language.
 pub fn choose_edits(
-    candidates: &[WordCandidates],
+    text: &str,
+    eligible: &[Eligible],
+    lexicon: &Lexicon,
     rng: &mut ItemRng,
     rate: f64,
     max_edits: Option<usize>,
 ) -> Vec<PlannedEdit> {
-    let mut chosen: Vec<usize> = (0..candidates.len()).filter(|_| rng.next_f64() < rate).collect();
+    let mut chosen: Vec<usize> = (0..eligible.len()).filter(|_| rng.next_f64() < rate).collect();
     if let Some(limit) = max_edits {
         if chosen.len() > limit {
             for j in 0..limit {
@@ -193,12 +213,13 @@ pub fn choose_edits(
     chosen
         .into_iter()
         .map(|i| {
-            let word = &candidates[i];
-            let (lang, forms) = &word.options[rng.below(word.options.len())];
+            let word = &eligible[i];
+            let (lang, ids) = word.options[rng.below(word.options.len())];
+            let form = lexicon.form(ids[rng.below(ids.len())]);
             PlannedEdit {
                 span: word.span,
-                replacement: forms[rng.below(forms.len())].clone(),
-                lang: *lang,
+                replacement: match_case(&text[word.span.0..word.span.1], form),
+                lang,
             }
         })
         .collect()
@@ -263,9 +284,10 @@ pub fn perturb_batch(
         .par_iter()
         .enumerate()
         .map(|(i, text)| {
-            let found = candidates(text, protect.get(i).map_or(&[][..], Vec::as_slice), lexicon, &options.candidates);
+            let spans = protect.get(i).map_or(&[][..], Vec::as_slice);
+            let eligible = eligible_words(text, spans, lexicon, &options.candidates);
             let mut rng = ItemRng::for_item(options.seed, i as u64);
-            apply(text, choose_edits(&found, &mut rng, options.rate, options.max_edits))
+            apply(text, choose_edits(text, &eligible, lexicon, &mut rng, options.rate, options.max_edits))
         })
         .collect()
 }
