@@ -1,0 +1,216 @@
+"""Batched perturbation: equal to the pure-Python reference, and its properties."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reference_perturb import map_position, reference_perturb
+from robust_xlt import Lexicon, apply_edits, candidates, perturb
+
+TEXTS = {
+    "en": ["The big dog ran to the house.", "A BIG House, a quick Dog!", "Nothing to change here."],
+    "de": ["Das große Haus ist groß."],
+    "hi": ["यह घर बहुत बड़ा है।"],
+    "bn": ["এই বাড়ি খুব বড়।"],
+    "te": ["ఈ ఇల్లు చాలా పెద్ద."],
+    "th": ["บ้านหลังนี้ใหญ่มาก"],
+    "zh": ["我家的房子很大。"],
+    "ja": ["東京の家はとても大きい。"],
+    "ar": ["هذا البيت كبير جدًا."],
+    "ko": ["이 집 아주 커요."],
+    "sw": ["Nyumba hii ni kubwa sana."],
+}
+TARGETS = ["de", "hi", "bn", "te", "th", "zh", "ja", "ar", "ko", "sw"]
+
+
+def as_tuples(perturbations) -> list[tuple[str, list]]:
+    return [
+        (p.text, [(e.original_span, e.new_span, e.original, e.replacement, e.lang) for e in p.edits])
+        for p in perturbations
+    ]
+
+
+@pytest.mark.parametrize("lang", sorted(TEXTS))
+@pytest.mark.parametrize("mode", ["synonym", "codeswitch", "mixed"])
+@pytest.mark.parametrize(("rate", "max_edits"), [(0.0, None), (0.5, None), (1.0, None), (1.0, 1)])
+def test_rust_equals_the_python_reference(
+    fixture_lexicon: Lexicon, lang: str, mode: str, rate: float, max_edits: int | None
+) -> None:
+    texts = TEXTS[lang] * 4  # the same text at several batch indices draws differently
+    targets = [t for t in TARGETS if t != lang] if lang != "en" else TARGETS
+    if lang != "en" and mode != "synonym":
+        targets = ["en"]
+    for seed in (0, 1, 2**63 + 5):
+        got = perturb(texts, lang, fixture_lexicon, mode=mode, rate=rate, seed=seed, target_langs=targets, max_edits=max_edits)
+        cands = candidates(texts, lang, fixture_lexicon, mode=mode, target_langs=targets)
+        assert as_tuples(got) == reference_perturb(texts, cands, rate=rate, seed=seed, max_edits=max_edits)
+
+
+def test_fixture_texts_have_candidates_in_every_language(fixture_lexicon: Lexicon) -> None:
+    for lang, texts in TEXTS.items():
+        cands = candidates(texts, lang, fixture_lexicon, mode="synonym")
+        if texts[0] != "Nothing to change here.":
+            assert cands[0], f"{lang}: no word of {texts[0]!r} has a synonym"
+
+
+def test_replacements_take_the_original_casing(fixture_lexicon: Lexicon) -> None:
+    (p,) = perturb(["BIG House"], "en", fixture_lexicon, mode="synonym", rate=1.0, seed=0, keep_stopwords=False)
+    big, house = p.edits
+    assert big.replacement in {"HUGE", "LARGE"}
+    assert house.replacement == "Home"
+
+
+def test_stop_words_are_kept_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "stop.tsv"
+    path.write_text("en\tthe\ten\tthis\nen\tcat\ten\tfeline\n", encoding="utf-8")
+    lex = Lexicon.from_files([path])
+    (kept,) = perturb(["the cat"], "en", lex, mode="synonym", rate=1.0, seed=0)
+    assert [e.original for e in kept.edits] == ["cat"]
+    (all_words,) = perturb(["the cat"], "en", lex, mode="synonym", rate=1.0, seed=0, keep_stopwords=False)
+    assert [e.original for e in all_words.edits] == ["the", "cat"]
+
+
+def test_codeswitch_picks_target_languages(fixture_lexicon: Lexicon) -> None:
+    out = perturb(["big house"] * 50, "en", fixture_lexicon, mode="codeswitch", rate=1.0, seed=3, target_langs=TARGETS)
+    langs = {e.lang for p in out for e in p.edits}
+    assert langs <= set(TARGETS) and len(langs) >= 5
+
+
+def test_qa_answer_span_is_protected_and_follows_the_edits(fixture_lexicon: Lexicon) -> None:
+    context = "The big dog lives in a big house near the big river."
+    answer = (23, 32)  # "big house"
+    out = perturb([context] * 20, "en", fixture_lexicon, mode="mixed", rate=1.0, seed=1, target_langs=TARGETS, protect=[[answer]] * 20)
+    for p in out:
+        start, end = p.map_span(*answer)
+        assert p.text[start:end] == "big house"
+        assert p.edits  # the other words did change
+
+
+def test_bad_arguments_are_value_errors(fixture_lexicon: Lexicon) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        perturb(["x"], "en", fixture_lexicon, mode="synonym", rate=1.5, seed=0)
+    with pytest.raises(ValueError, match="target_langs"):
+        perturb(["x"], "en", fixture_lexicon, mode="codeswitch", rate=0.5, seed=0)
+    with pytest.raises(ValueError, match="'?\"?rewrite\"?'?"):
+        perturb(["x"], "en", fixture_lexicon, mode="rewrite", rate=0.5, seed=0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="text 0: protected span \\(2, 9\\)"):
+        perturb(["abc"], "en", fixture_lexicon, mode="synonym", rate=0.5, seed=0, protect=[[(2, 9)]])
+    with pytest.raises(ValueError, match="protect has 1 entries for 2 texts"):
+        perturb(["a", "b"], "en", fixture_lexicon, mode="synonym", rate=0.5, seed=0, protect=[[]])
+    with pytest.raises(OverflowError):
+        perturb(["x"], "en", fixture_lexicon, mode="synonym", rate=0.5, seed=-1)
+    with pytest.raises(ValueError, match="unknown language code"):
+        perturb(["x"], "en", fixture_lexicon, mode="codeswitch", rate=0.5, seed=0, target_langs=["zz"])
+
+
+def test_apply_edits_matches_perturb_and_rejects_overlaps(fixture_lexicon: Lexicon) -> None:
+    texts = TEXTS["en"]
+    made = perturb(texts, "en", fixture_lexicon, mode="synonym", rate=1.0, seed=9)
+    edits = [[(*e.original_span, e.replacement, e.lang) for e in p.edits] for p in made]
+    again = apply_edits(texts, edits)
+    assert as_tuples(again) == as_tuples(made)
+    with pytest.raises(ValueError, match="text 0"):
+        apply_edits(["abcdef"], [[(0, 3, "x", "en"), (2, 4, "y", "en")]])
+    with pytest.raises(ValueError, match="text 0: edit span \\(4, 99\\)"):
+        apply_edits(["abcdef"], [[(4, 99, "x", "en")]])
+
+
+# ---- properties ---------------------------------------------------------------
+
+VOCAB = ["big", "Big", "BIG", "dog", "house", "quick", "the", "a", "ran", "大", "房子", "घर", ",", ".", "!", " ", "  ", "é"]
+texts_strategy = st.lists(st.sampled_from(VOCAB), max_size=20).map(lambda ws: " ".join(ws))
+settings.register_profile("core", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.load_profile("core")
+
+
+@given(texts=st.lists(st.text(max_size=40), max_size=6), seed=st.integers(0, 2**64 - 1))
+def test_rate_zero_is_the_identity(fixture_lexicon: Lexicon, texts: list[str], seed: int) -> None:
+    out = perturb(texts, "en", fixture_lexicon, mode="mixed", rate=0.0, seed=seed, target_langs=TARGETS)
+    assert [p.text for p in out] == texts
+    assert all(not p.edits for p in out)
+
+
+@st.composite
+def text_and_spans(draw):
+    text = draw(texts_strategy)
+    n = len(text)
+    spans = []
+    for _ in range(draw(st.integers(0, 3))):
+        a = draw(st.integers(0, n))
+        b = draw(st.integers(a, n))
+        spans.append((a, b))
+    return text, spans
+
+
+@given(case=text_and_spans(), seed=st.integers(0, 2**32), rate=st.floats(0.0, 1.0))
+def test_protected_spans_never_change_and_map_exactly(fixture_lexicon: Lexicon, case, seed: int, rate: float) -> None:
+    text, spans = case
+    (p,) = perturb([text], "en", fixture_lexicon, mode="mixed", rate=rate, seed=seed, target_langs=TARGETS, protect=[spans], keep_stopwords=False)
+    for start, end in spans:
+        new_start, new_end = p.map_span(start, end)
+        assert p.text[new_start:new_end] == text[start:end]
+
+
+@given(case=text_and_spans(), seed=st.integers(0, 2**32))
+def test_map_span_round_trips(fixture_lexicon: Lexicon, case, seed: int) -> None:
+    text, spans = case
+    (p,) = perturb([text], "en", fixture_lexicon, mode="mixed", rate=0.7, seed=seed, target_langs=TARGETS, keep_stopwords=False)
+    inside = lambda pos: any(s < pos < e for (s, e) in (ed.original_span for ed in p.edits))  # noqa: E731
+    forward = [(e.original_span, e.new_span) for e in p.edits]
+    for start, end in spans:
+        new_span = p.map_span(start, end)
+        assert 0 <= new_span[0] <= new_span[1] <= len(p.text)
+        assert new_span == (map_position(forward, start, False), map_position(forward, end, True))
+        if not inside(start) and not inside(end):
+            assert p.map_span_back(*new_span) == (start, end)
+    for edit in p.edits:
+        assert p.map_span(*edit.original_span) == edit.new_span
+        assert p.map_span_back(*edit.new_span) == edit.original_span
+        assert p.text[slice(*edit.new_span)] == edit.replacement
+
+
+_THREAD_SCRIPT = """
+import json, sys
+from robust_xlt import load_lexicon, perturb
+lex = load_lexicon([sys.argv[1]])
+texts = json.loads(sys.argv[2])
+out = perturb(texts, "en", lex, mode="mixed", rate=0.5, seed=42, target_langs=json.loads(sys.argv[3]))
+print(json.dumps([[p.text, [(e.original_span, e.replacement, e.lang) for e in p.edits]] for p in out]))
+"""
+
+
+def test_one_thread_equals_two_threads(fixture_lexicon_path: Path) -> None:
+    texts = [" ".join(VOCAB[(i * 7 + k) % len(VOCAB)] for k in range(12)) for i in range(400)]
+    outputs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "RAYON_NUM_THREADS": threads}
+        result = subprocess.run(
+            [sys.executable, "-c", _THREAD_SCRIPT, str(fixture_lexicon_path), json.dumps(texts), json.dumps(TARGETS)],
+            capture_output=True, text=True, env=env, timeout=120, check=True,
+        )
+        outputs.append(json.loads(result.stdout))
+    assert outputs[0] == outputs[1]
+    assert any(edits for _, edits in outputs[0])
+
+
+@pytest.mark.shared_data
+def test_real_lexicon_perturbation_equals_the_reference(shared_lexicon: Lexicon) -> None:
+    texts = [
+        "The quick brown fox jumps over the lazy dog near the old house.",
+        "Scientists announced a large discovery about ancient rivers.",
+        "Wanafunzi wengi walisoma kitabu kikubwa shuleni.",
+    ]
+    targets = ["de", "fr", "sw", "zh", "hi", "te", "bn", "ar", "ja", "ko", "th"]
+    for mode in ("synonym", "codeswitch", "mixed"):
+        got = perturb(texts, "en", shared_lexicon, mode=mode, rate=0.6, seed=7, target_langs=targets)
+        cands = candidates(texts, "en", shared_lexicon, mode=mode, target_langs=targets)
+        assert as_tuples(got) == reference_perturb(texts, cands, rate=0.6, seed=7)
+        assert any(p.edits for p in got)
