@@ -105,8 +105,10 @@ def test_bad_arguments_are_value_errors(fixture_lexicon: Lexicon) -> None:
         perturb(["abc"], "en", fixture_lexicon, mode="synonym", rate=0.5, seed=0, protect=[[(2, 9)]])
     with pytest.raises(ValueError, match="protect has 1 entries for 2 texts"):
         perturb(["a", "b"], "en", fixture_lexicon, mode="synonym", rate=0.5, seed=0, protect=[[]])
-    with pytest.raises(OverflowError):
+    with pytest.raises(ValueError, match="seed must lie in"):
         perturb(["x"], "en", fixture_lexicon, mode="synonym", rate=0.5, seed=-1)
+    with pytest.raises(ValueError, match="max_edits must be >= 0, got -2"):
+        perturb(["x"], "en", fixture_lexicon, mode="synonym", rate=0.5, seed=0, max_edits=-2)
     with pytest.raises(ValueError, match="unknown language code"):
         perturb(["x"], "en", fixture_lexicon, mode="codeswitch", rate=0.5, seed=0, target_langs=["zz"])
 

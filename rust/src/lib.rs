@@ -373,12 +373,17 @@ mod _core {
         lexicon: &Lexicon,
         mode: &str,
         rate: f64,
-        seed: u64,
+        seed: i128,
         target_langs: Option<Vec<String>>,
         protect: Option<Vec<Vec<(usize, usize)>>>,
-        max_edits: Option<usize>,
+        max_edits: Option<i64>,
         stopwords: Option<&WordSet>,
     ) -> PyResult<Vec<Perturbation>> {
+        let seed = u64::try_from(seed)
+            .map_err(|_| CoreError::invalid(format!("seed must lie in [0, 2**64), got {seed}")))?;
+        let max_edits = max_edits
+            .map(|m| usize::try_from(m).map_err(|_| CoreError::invalid(format!("max_edits must be >= 0, got {m}"))))
+            .transpose()?;
         let lang = Lang::parse(lang)?;
         let mode = Mode::parse(mode)?;
         let targets = parse_targets(target_langs)?;
