@@ -237,13 +237,13 @@ pub fn prepare_features(
             })
         })
         .collect();
-    let contexts = map_items(&unique, parallel, |&(i, context)| {
+    let contexts = map_items(&unique, parallel, |_, &(i, context)| {
         guarded(i, || encode_context(tok, i, context))
     })?;
 
-    let per_example = map_items(&(0..examples.len()).collect::<Vec<_>>(), parallel, |&i| {
+    let per_example = map_items(examples, parallel, |i, ex| {
         guarded(i, || {
-            let question = encode_question(tok, i, &examples[i].question, params)?;
+            let question = encode_question(tok, i, &ex.question, params)?;
             example_features(
                 tok,
                 i,
@@ -268,9 +268,19 @@ pub fn prepare_features(
     Ok(out)
 }
 
+/// Rows are allocated at max_length: a typo such as 10**12 must be an error, not an
+/// allocation failure that aborts the process.
+const MAX_LENGTH_LIMIT: usize = 1 << 20;
+
 /// Context tokens per window when the question has `max_query_length` tokens: checked
 /// once up front, so no example can hit the tokenizer's `stride < max_len` assertion.
 fn context_room(tok: &QaTokenizer, params: &QaParams) -> Result<usize> {
+    if params.max_length > MAX_LENGTH_LIMIT {
+        return Err(QaError::InvalidArgument(format!(
+            "max_length {} is larger than {MAX_LENGTH_LIMIT}",
+            params.max_length
+        )));
+    }
     if params.max_query_length == 0 {
         return Err(QaError::InvalidArgument(
             "max_query_length must be at least 1, got 0".into(),
@@ -435,14 +445,21 @@ fn example_features(
         let first_pos = sequence_ids
             .iter()
             .position(|s| *s == Some(1))
-            .filter(|&p| sequence_ids[p..p + n_context].iter().all(|s| *s == Some(1)))
+            .filter(|&p| {
+                sequence_ids
+                    .get(p..p + n_context)
+                    .is_some_and(|run| run.iter().all(|s| *s == Some(1)))
+            })
             .ok_or_else(|| {
                 QaError::example(
                     index,
                     "the post-processor does not keep the context as one run of tokens",
                 )
             })?;
-        let offsets = &context.offsets[window_start..window_start + n_context];
+        let offsets = context
+            .offsets
+            .get(window_start..window_start + n_context)
+            .ok_or_else(|| QaError::example(index, "a window runs past the context"))?;
 
         let pad = max_length - pair.len();
         out.input_ids
@@ -538,17 +555,17 @@ fn trim_whitespace(text: &str, start: usize, end: usize) -> (usize, usize) {
     }
 }
 
-/// `f` over `items` in order, on rayon's pool or the calling thread; the first error
-/// (by position) wins.
+/// `f(index, item)` over `items` in order, on rayon's pool or the calling thread; the
+/// first error (by position) wins.
 fn map_items<T: Sync, R: Send>(
     items: &[T],
     parallel: bool,
-    f: impl Fn(&T) -> Result<R> + Sync + Send,
+    f: impl Fn(usize, &T) -> Result<R> + Sync + Send,
 ) -> Result<Vec<R>> {
     if parallel {
-        items.par_iter().map(f).collect()
+        items.par_iter().enumerate().map(|(i, x)| f(i, x)).collect()
     } else {
-        items.iter().map(f).collect()
+        items.iter().enumerate().map(|(i, x)| f(i, x)).collect()
     }
 }
 
@@ -856,6 +873,10 @@ mod tests {
             err.starts_with("stride (4) must be smaller than max_length (8)"),
             "{err}"
         );
+        let err = prepare_features(&tok, &[], &params(1 << 30, 2, 1), Mode::Eval, false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "max_length 1073741824 is larger than 1048576");
         assert!(QaTokenizer::from_json("{")
             .unwrap_err()
             .to_string()
