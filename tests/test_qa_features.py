@@ -648,7 +648,10 @@ def _bad(i: int, ex: Example) -> list[Example]:
 @pytest.mark.parametrize(
     "bad, message",
     [
-        (Example("b", "Q?", "short", (Answer("x", 99),)), "example 3: answer start 99 is beyond the context (5 code points)"),
+        (
+            Example("b", "Q?", "short", (Answer("x", 99),)),
+            "example 3: answer start 99 is beyond the context (5 code points)",
+        ),
         (Example("b", "Q?", "short", (Answer("shortest", 0),)), "example 3: answer span [0, 8) runs past the end"),
         (Example("b", "Q?", "short", (Answer("x", -1),)), "example 3: answer start -1 is negative"),
         (Example("b", "", "context", ()), 'example 3: the question is empty or only whitespace: ""'),
@@ -667,8 +670,11 @@ def test_bad_examples_raise_value_errors_naming_them(tokenizer_named, bad, messa
 
 def test_bad_settings_and_tokenizers_raise():
     tok = wordpiece_tokenizer(training_text())
-    with pytest.raises(ValueError, match=r"stride \(61\) must be smaller than max_length \(128\) - special tokens \(3\) - max_query_length \(64\) = 61"):
+    room = r"max_length \(128\) - special tokens \(3\) - max_query_length \(64\) = 61"
+    with pytest.raises(ValueError, match=r"stride \(61\) must be smaller than " + room):
         qa.prepare_train_features(FIXTURES, tok, max_length=128, stride=61)
+    with pytest.raises(ValueError, match="stride must not be negative, got -1"):
+        qa.prepare_eval_features(FIXTURES, tok, stride=-1)
     with pytest.raises(ValueError, match="invalid tokenizer JSON"):
         _core.qa_train_features("{not json", ["q"], ["c"], [None])
     with pytest.raises(TypeError, match="expected a transformers fast tokenizer"):
@@ -801,7 +807,8 @@ def tydiqa_tokenizer(tydiqa_dir) -> PreTrainedTokenizerFast:
     of the three files (seconds), so the words are not all single characters."""
     tok = e5_tokenizer()
     if tok is None:
-        text = [ex.context for lang in ("en", "ko", "sw") for ex in load_squad_json(tydiqa_dir / f"tydiqa.goldp.{lang}.train.json")[:150]]
+        files = [tydiqa_dir / f"tydiqa.goldp.{lang}.train.json" for lang in ("en", "ko", "sw")]
+        text = [ex.context for path in files for ex in load_squad_json(path)[:150]]
         tok = unigram_tokenizer(text, split_whitespace=False, vocab_size=8000)
     return wrap(tok)
 

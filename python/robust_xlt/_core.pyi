@@ -3,6 +3,15 @@
 import numpy as np
 import numpy.typing as npt
 
+# The QA entries are listed between the markers so the merge keeps them.
+__all__ = [
+    "core_version",
+    # ---- QA features ----
+    "qa_train_features",
+    "qa_eval_features",
+    # ---- end QA features ----
+]
+
 def core_version() -> str: ...
 
 # ---- QA features ----

@@ -109,6 +109,34 @@ def _first_answer(index: int, example: QAExampleLike) -> tuple[int, int] | None:
     return answer.start, len(answer.text)
 
 
+def _prepare(
+    train: bool, examples: Sequence[QAExampleLike], tokenizer: Any, max_length: int, stride: int, max_query_length: int
+) -> dict[str, np.ndarray]:
+    for name, value in (("max_length", max_length), ("stride", stride), ("max_query_length", max_query_length)):
+        if value < 0:
+            raise ValueError(f"{name} must not be negative, got {value}")
+    tokenizer_json, pad_id, with_types = _tokenizer_settings(tokenizer)
+    questions = [ex.question.lstrip() for ex in examples]  # as run_qa.py does
+    contexts = [ex.context for ex in examples]
+    settings: dict[str, Any] = dict(
+        max_length=max_length,
+        stride=stride,
+        max_query_length=max_query_length,
+        pad_id=pad_id,
+        parallel=not _in_forked_child,
+    )
+    features: dict[str, np.ndarray]
+    if train:
+        answers = [_first_answer(i, ex) for i, ex in enumerate(examples)]
+        features = _core.qa_train_features(tokenizer_json, questions, contexts, answers, **settings)
+    else:
+        features = _core.qa_eval_features(tokenizer_json, questions, contexts, **settings)
+        features["example_id"] = features["overflow_to_sample_mapping"]
+    if not with_types:
+        del features["token_type_ids"]
+    return features
+
+
 def prepare_train_features(
     examples: Sequence[QAExampleLike],
     tokenizer: Any,
@@ -124,25 +152,15 @@ def prepare_train_features(
     token; 0, the CLS position, when the answer is not wholly inside the window or the
     example has none); `overflow_to_sample_mapping` (the example index of each feature).
 
+    One call tokenizes the whole batch (each distinct context once); pass thousands of
+    examples rather than a few, since each call also serialises the tokenizer (about
+    35 ms for the 250k-piece XLM-R one).
+
     Raises ValueError naming the example for an empty question or context, an answer
     outside its context, or settings whose windows cannot fit
     (stride must be below max_length - special tokens - max_query_length).
     """
-    tokenizer_json, pad_id, with_types = _tokenizer_settings(tokenizer)
-    features = _core.qa_train_features(
-        tokenizer_json,
-        [ex.question.lstrip() for ex in examples],
-        [ex.context for ex in examples],
-        [_first_answer(i, ex) for i, ex in enumerate(examples)],
-        max_length=max_length,
-        stride=stride,
-        max_query_length=max_query_length,
-        pad_id=pad_id,
-        parallel=not _in_forked_child,
-    )
-    if not with_types:
-        del features["token_type_ids"]
-    return features
+    return _prepare(True, examples, tokenizer, max_length, stride, max_query_length)
 
 
 def prepare_eval_features(
@@ -159,21 +177,7 @@ def prepare_eval_features(
     (whitespace trimmed), -1 for question, special and padding tokens; and `example_id`,
     the example index of each feature (the same array as `overflow_to_sample_mapping`).
     """
-    tokenizer_json, pad_id, with_types = _tokenizer_settings(tokenizer)
-    features = _core.qa_eval_features(
-        tokenizer_json,
-        [ex.question.lstrip() for ex in examples],
-        [ex.context for ex in examples],
-        max_length=max_length,
-        stride=stride,
-        max_query_length=max_query_length,
-        pad_id=pad_id,
-        parallel=not _in_forked_child,
-    )
-    if not with_types:
-        del features["token_type_ids"]
-    features["example_id"] = features["overflow_to_sample_mapping"]
-    return features
+    return _prepare(False, examples, tokenizer, max_length, stride, max_query_length)
 
 
 def postprocess(
@@ -228,9 +232,7 @@ def postprocess(
             winner[e] = f
     answers = {}
     for e, example in enumerate(examples):
-        f = winner.get(e)
-        if f is None:
-            answers[example.id] = ""
-        else:
-            answers[example.id] = example.context[offsets[f, best_start[f], 0] : offsets[f, best_end[f], 1]]
+        w = winner.get(e)
+        start, end = (0, 0) if w is None else (offsets[w, best_start[w], 0], offsets[w, best_end[w], 1])
+        answers[example.id] = example.context[start:end]
     return answers
