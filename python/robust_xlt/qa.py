@@ -146,6 +146,11 @@ def prepare_train_features(
 ) -> dict[str, np.ndarray]:
     """Training features for a batch of examples, labelled with their first answer.
 
+    Each feature holds at most `max_length` tokens, special tokens included: the
+    question cut to `max_query_length` tokens, then one window of the context.
+    Consecutive windows of a context share `stride` tokens (the overlap, as in
+    transformers; not the legacy `doc_stride`, which was the step between windows).
+
     Returns int64 arrays: `input_ids`, `attention_mask` and, when the tokenizer's model
     takes them, `token_type_ids` ([n_features, max_length], padded with the pad id);
     `start_positions` and `end_positions` (token indices of the answer's first and last
