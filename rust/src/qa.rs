@@ -384,9 +384,10 @@ fn encode_question(
     question: &str,
     params: &QaParams,
 ) -> Result<Encoding> {
+    // Question offsets are never read: skip computing them.
     let mut encoding = tok
         .tokenizer
-        .encode(question, false)
+        .encode_fast(question, false)
         .map_err(|e| QaError::example(index, format!("tokenizing the question failed: {e}")))?;
     if encoding.is_empty() {
         return Err(QaError::example(
