@@ -2,6 +2,9 @@
 from os import PathLike
 from typing import final
 
+import numpy as np
+import numpy.typing as npt
+
 __all__ = [
     "Edit",
     "FormatError",
@@ -14,6 +17,8 @@ __all__ = [
     "known_languages",
     "normalize_lang",
     "perturb",
+    "qa_eval_features",
+    "qa_train_features",
     "segment_words",
 ]
 
@@ -93,3 +98,30 @@ def candidates(
     stopwords: WordSet | None = None,
 ) -> list[list[tuple[int, int, str, list[tuple[str, list[str]]]]]]: ...
 def apply_edits(texts: list[str], edits: list[list[tuple[int, int, str, str]]]) -> list[Perturbation]: ...
+
+# ---- QA features ----
+def qa_train_features(
+    tokenizer_json: str,
+    questions: list[str],
+    contexts: list[str],
+    answers: list[tuple[int, int] | None],
+    *,
+    max_length: int = 384,
+    stride: int = 128,
+    max_query_length: int = 64,
+    pad_id: int | None = None,
+    parallel: bool = True,
+) -> dict[str, npt.NDArray[np.int64]]: ...
+def qa_eval_features(
+    tokenizer_json: str,
+    questions: list[str],
+    contexts: list[str],
+    *,
+    max_length: int = 384,
+    stride: int = 128,
+    max_query_length: int = 64,
+    pad_id: int | None = None,
+    parallel: bool = True,
+) -> dict[str, npt.NDArray[np.int64] | npt.NDArray[np.int32]]: ...
+
+# ---- end QA features ----
