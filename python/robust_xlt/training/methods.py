@@ -1,0 +1,170 @@
+"""One training step's forward and backward pass for each embedding-space method.
+
+Each step function computes the method's loss for a batch and calls ``backward``, so
+the parameter gradients are ready for clipping and the optimizer; it returns the loss
+value to log. Text methods (rs-da, codeswitch) have already rewritten the batch.
+
+- standard: the task loss.
+- rs-rp (randomized smoothing, random perturbation): the loss at word embeddings plus
+  noise, Gaussian N(0, s^2) or uniform U(-sqrt(3)s, sqrt(3)s) (the same variance),
+  s = noise_scale x the word-embedding matrix's standard deviation; a fresh draw per
+  step. Training sees only noisy inputs, as randomized smoothing does.
+- adv, pgd: K ascent steps on a perturbation d of the word embeddings, each
+  d <- P(d + adv_lr * u), u = g / ||g||_2 per example (l2) or sign(g) (linf), P the
+  projection onto the ball of radius adv_radius (0: none); then the objective is the
+  mean of the clean and the adversarial loss (Miyato et al. add them with weight 1; the
+  mean differs by a factor Adam ignores, and keeps the gradient norm, hence clipping,
+  comparable with standard). From d = 0 the first ascent reuses the clean pass: K + 1
+  forward/backward passes in all (K = 1 is FGM).
+- adv, freelb: K steps each adding loss(d_t) / K to the parameter gradients, then
+  d_{t+1} = P(d_t + adv_lr * g / ||g||) with ||.||_2 (l2) or ||.||_inf (linf) per
+  example; d_0 is FreeLB's random start: U(-1, 1) scaled by adv_init_mag / sqrt(tokens
+  x dim) per example (l2), or U(-adv_init_mag, adv_init_mag) (linf). K passes.
+
+Noise and perturbations touch only real tokens: padding and special tokens (CLS, SEP)
+stay exact, since a translation changes the words of an input, not its markers. They
+are added to the word embeddings, before position and type embeddings and LayerNorm
+(``inputs_embeds``). Random draws come from a generator of (seed, step), on the CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from robust_xlt.training import rng
+from robust_xlt.training.batches import Batch, model_inputs
+from robust_xlt.training.config import TrainConfig
+
+StepFn = Callable[[Any, Batch, int], float]  # (model, batch, step) -> loss value
+
+
+def make_step(config: TrainConfig, special_ids: list[int], embedding_std: float) -> StepFn:
+    """The step function of the config's embedding method (standard when it has none)."""
+    method = config.embedding_method
+    specials = torch.tensor(sorted(set(special_ids)), dtype=torch.long)
+
+    def mask_of(batch: Batch) -> torch.Tensor:
+        return perturbation_mask(batch, specials)
+
+    if method is None:
+        return standard_step
+    if method == "rs-rp":
+        scale = config.noise_scale * embedding_std
+
+        def rs_rp(model: Any, batch: Batch, step: int) -> float:
+            return noise_step(model, batch, mask_of(batch), config.noise, scale, rng.torch_generator(config.seed, step, rng.NOISE))
+
+        return rs_rp
+    if config.adv_variant == "pgd":
+
+        def pgd(model: Any, batch: Batch, step: int) -> float:
+            return pgd_step(model, batch, mask_of(batch), config, rng.torch_generator(config.seed, step, rng.ADV_INIT))
+
+        return pgd
+
+    def freelb(model: Any, batch: Batch, step: int) -> float:
+        return freelb_step(model, batch, mask_of(batch), config, rng.torch_generator(config.seed, step, rng.ADV_INIT))
+
+    return freelb
+
+
+def perturbation_mask(batch: Batch, specials: torch.Tensor) -> torch.Tensor:
+    """[batch, length, 1] float: 1 on real non-special tokens, 0 on padding and specials."""
+    ids = batch["input_ids"]
+    real = batch["attention_mask"].bool() & ~torch.isin(ids, specials.to(ids.device))
+    return real.unsqueeze(-1).float()
+
+
+def standard_step(model: Any, batch: Batch, step: int) -> float:
+    loss = model(**batch).loss
+    loss.backward()
+    return float(loss.item())
+
+
+def noise_step(model: Any, batch: Batch, mask: torch.Tensor, kind: str, scale: float, gen: torch.Generator) -> float:
+    embeds = model.get_input_embeddings()(batch["input_ids"])
+    shape = tuple(embeds.shape)
+    if kind == "gaussian":
+        noise = torch.randn(shape, generator=gen) * scale
+    else:
+        noise = (torch.rand(shape, generator=gen) * 2 - 1) * (3**0.5 * scale)
+    noise = noise.to(device=embeds.device, dtype=embeds.dtype) * mask
+    loss = model(inputs_embeds=embeds + noise, **model_inputs(batch)).loss
+    loss.backward()
+    return float(loss.item())
+
+
+def pgd_step(model: Any, batch: Batch, mask: torch.Tensor, c: TrainConfig, gen: torch.Generator) -> float:
+    embed = model.get_input_embeddings()
+    ids, rest = batch["input_ids"], model_inputs(batch)
+    if c.adv_init_mag > 0:
+        clean = model(**batch).loss
+        (clean / 2).backward()
+        delta = random_start(embed(ids).detach(), mask, c, gen)
+        ascents = c.adv_steps
+    else:
+        embeds = embed(ids)
+        start = torch.zeros_like(embeds.detach(), requires_grad=True)
+        clean = model(inputs_embeds=embeds + start, **rest).loss
+        (clean / 2).backward()
+        assert start.grad is not None
+        delta = ascend(start.detach(), start.grad, mask, c, "pgd")
+        ascents = c.adv_steps - 1
+    for _ in range(ascents):
+        delta.requires_grad_(True)
+        loss = model(inputs_embeds=embed(ids).detach() + delta, **rest).loss
+        (grad,) = torch.autograd.grad(loss, delta)
+        delta = ascend(delta.detach(), grad, mask, c, "pgd")
+    adversarial = model(inputs_embeds=embed(ids) + delta, **rest).loss
+    (adversarial / 2).backward()
+    return float((clean.item() + adversarial.item()) / 2)
+
+
+def freelb_step(model: Any, batch: Batch, mask: torch.Tensor, c: TrainConfig, gen: torch.Generator) -> float:
+    embed = model.get_input_embeddings()
+    ids, rest = batch["input_ids"], model_inputs(batch)
+    delta = random_start(embed(ids).detach(), mask, c, gen)
+    total = 0.0
+    for t in range(c.adv_steps):
+        delta.requires_grad_(True)
+        loss = model(inputs_embeds=embed(ids) + delta, **rest).loss / c.adv_steps
+        loss.backward()
+        total += float(loss.item())
+        if t + 1 < c.adv_steps:
+            assert delta.grad is not None
+            delta = ascend(delta.detach(), delta.grad, mask, c, "freelb")
+    return total
+
+
+def random_start(embeds: torch.Tensor, mask: torch.Tensor, c: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """FreeLB's start: zero when adv_init_mag is 0."""
+    if c.adv_init_mag == 0:
+        return torch.zeros_like(embeds)
+    u = (torch.rand(tuple(embeds.shape), generator=gen) * 2 - 1).to(device=embeds.device, dtype=embeds.dtype) * mask
+    if c.adv_norm == "l2":
+        dims = mask.sum(dim=(1, 2)).clamp(min=1) * embeds.shape[-1]
+        return u * (c.adv_init_mag / dims.sqrt()).view(-1, 1, 1)
+    return u * c.adv_init_mag
+
+
+def ascend(delta: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor, c: TrainConfig, variant: str) -> torch.Tensor:
+    """One projected ascent step on ``delta`` along ``grad`` (masked)."""
+    grad = grad * mask
+    flat = grad.reshape(grad.shape[0], -1)
+    if c.adv_norm == "l2":
+        direction = grad / flat.norm(dim=1).clamp(min=1e-12).view(-1, 1, 1)
+    elif variant == "pgd":
+        direction = grad.sign()
+    else:
+        direction = grad / flat.abs().amax(dim=1).clamp(min=1e-12).view(-1, 1, 1)
+    delta = (delta + c.adv_lr * direction) * mask
+    if c.adv_radius > 0:
+        if c.adv_norm == "l2":
+            norms = delta.reshape(delta.shape[0], -1).norm(dim=1).view(-1, 1, 1)
+            delta = delta * torch.where(norms > c.adv_radius, c.adv_radius / norms.clamp(min=1e-12), torch.ones_like(norms))
+        else:
+            delta = delta.clamp(-c.adv_radius, c.adv_radius)
+    return delta

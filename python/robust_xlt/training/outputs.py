@@ -1,0 +1,125 @@
+"""A run's output folder: the resolved config, metrics as JSON lines, results as JSON
+and markdown, and the progress display.
+
+Folder layout::
+
+    config.toml     the resolved config (pass it back with --config to rerun)
+    metrics.jsonl   one JSON object per line: "train" (loss per log interval), "dev"
+                    (model selection), "final" (the per-language results)
+    results.json    per-language scores, averages, the chosen step
+    results.md      the same as a markdown table
+    best/           the selected model: safetensors weights, config, tokenizer
+    resume.pt       the resume checkpoint; removed when the run finishes
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.toml"
+METRICS_FILE = "metrics.jsonl"
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results.md"
+OUTPUT_FILES: tuple[str, ...] = (CONFIG_FILE, METRICS_FILE, RESULTS_JSON, RESULTS_MD)
+
+
+def temp_path(path: Path) -> Path:
+    """A sibling of ``path`` to write before renaming over it (same file system, so
+    the rename is atomic); opened normally, so the user's umask applies."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = temp_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, value: Any) -> None:
+    write_text_atomic(path, json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+class MetricsLog:
+    """Appends one JSON object per line, flushed at once so a killed run loses nothing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, record: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(_finite(record), ensure_ascii=False) + "\n")
+
+    def keep_until(self, step: int) -> None:
+        """Drop the records a resumed run will write again: those after ``step``."""
+        if not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by the kill
+            if record.get("event") in ("train", "dev") and record.get("step", math.inf) <= step:
+                kept.append(line)
+        write_text_atomic(self.path, "".join(k + "\n" for k in kept))
+
+
+def _finite(record: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no NaN: a diverged loss is written as null."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+
+
+class Progress:
+    """A tqdm bar when stderr is a terminal; otherwise one log line per interval:
+    ``step 120/500 | loss 0.4100 | lr 1.9e-05 | 3.1 s/step | aug 1.2%``."""
+
+    def __init__(self, total: int, start: int, log_every: int) -> None:
+        self.total, self.log_every = total, log_every
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, file=sys.stderr, dynamic_ncols=True, unit="step")
+        self._mark = time.perf_counter()
+        self._steps = 0
+        self._aug = 0.0
+
+    def step(self, aug_seconds: float) -> None:
+        self._steps += 1
+        self._aug += aug_seconds
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def interval(self, step: int, loss: float, lr: float) -> dict[str, Any]:
+        """Report the interval that ends at ``step``; returns its timing for metrics.jsonl."""
+        now = time.perf_counter()
+        elapsed = now - self._mark
+        per_step = elapsed / max(self._steps, 1)
+        aug = self._aug / elapsed if elapsed > 0 else 0.0
+        timing = {"s_per_step": round(per_step, 4), "aug_fraction": round(aug, 5)}
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+        else:
+            aug_note = f" | aug {100 * aug:.1f}%" if self._aug > 0 else ""
+            log.info(
+                "step %d/%d | loss %.4f | lr %.2e | %.2f s/step%s", step, self.total, loss, lr, per_step, aug_note
+            )
+        self._mark, self._steps, self._aug = now, 0, 0.0
+        return timing
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
