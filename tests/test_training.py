@@ -236,9 +236,9 @@ def test_qa_answers_are_protected_and_follow_the_edits() -> None:
 def test_augmentation_is_resampled_per_step_and_reproducible() -> None:
     aug = augmenter(synonym_rate=0.5)
     ex = [PairExample("0", "The river flows from the mountains to the sea.", "The small village lies near the old castle.", 1, "en")]
-    first = [aug(ex, step)[0] for step in range(8)]
+    first = [p for step in range(8) for p in aug(ex, step) if isinstance(p, PairExample)]
     again = [augmenter(synonym_rate=0.5)(ex, step)[0] for step in range(8)]
-    assert first == again
+    assert len(first) == 8 and first == again
     assert len({(p.text_a, p.text_b) for p in first}) > 1
     assert all(p.label == 1 and p.id == "0" for p in first)
 
@@ -434,6 +434,18 @@ def test_training_rows_are_never_evaluated(tiny: str, tmp_path: Path) -> None:
     )
     # 4 premises x 3: two premises train, the other two (rows 6-11) are evaluated.
     assert {lang: s["count"] for lang, s in result.results["languages"].items()} == {"en": 6, "de": 6}
+
+
+def test_hub_specs_and_language_templates(monkeypatch: pytest.MonkeyPatch) -> None:
+    from robust_xlt.training import data
+
+    assert data.parse_hub("hub:google/xtreme:PAWS-X.de:validation") == ("google/xtreme", "PAWS-X.de", "validation")
+    assert data.parse_hub("hub:rajpurkar/squad:train") == ("rajpurkar/squad", None, "train")
+    assert data.parse_hub("hub:squad::train") == ("squad", None, "train")
+    calls = []
+    monkeypatch.setattr(data, "load_hub", lambda *args: calls.append(args) or [])
+    data.load_source("xnli", "hub:xnli:{lang}:validation", "sw")
+    assert calls == [("xnli", "sw", "validation", "xnli", "sw")]
 
 
 def test_summary_and_table() -> None:

@@ -165,16 +165,27 @@ def _hold_out(
     c: TrainConfig, train: list[Example], evals: dict[str, list[Example]], train_spec: str
 ) -> tuple[list[Example], dict[str, list[Example]]]:
     if c.task == "qa":
-        # Questions are not row-aligned across languages: hold out source questions only.
-        train_idx, held_idx = zero_shot_split(len(train), c.train_fraction)
-        held = [train[i] for i in held_idx]
-        kept = [train[i] for i in train_idx]
-        out = dict(evals)
-        if c.source_lang in out and out[c.source_lang] is train:
-            out[c.source_lang] = held
-        elif c.source_lang in out:
-            log.info("qa: the %s evaluation set is read from --eval-data, not the held-out questions", c.source_lang)
-        return kept, out
+        return _hold_out_questions(c, train, evals)
+    return _hold_out_rows(c, train, evals, train_spec)
+
+
+def _hold_out_questions(
+    c: TrainConfig, train: list[Example], evals: dict[str, list[Example]]
+) -> tuple[list[Example], dict[str, list[Example]]]:
+    """Questions are not row-aligned across languages: only source questions are held out."""
+    train_idx, held_idx = zero_shot_split(len(train), c.train_fraction)
+    out = dict(evals)
+    if out.get(c.source_lang) is train:
+        out[c.source_lang] = [train[i] for i in held_idx]
+    elif c.source_lang in out:
+        log.info("qa: the %s evaluation set is read from --eval-data, not the held-out questions", c.source_lang)
+    return [train[i] for i in train_idx], out
+
+
+def _hold_out_rows(
+    c: TrainConfig, train: list[Example], evals: dict[str, list[Example]], train_spec: str
+) -> tuple[list[Example], dict[str, list[Example]]]:
+    """One row split for every language of row-aligned files."""
     group = XNLI_GROUP_SIZE if c.task == "xnli" else 1
     pairs = [ex for ex in train if isinstance(ex, PairExample)]
     try:
@@ -186,8 +197,10 @@ def _hold_out(
         ) from None
     n_rows += (-n_rows) % group
     train_rows, held_rows = zero_shot_split(n_rows, c.train_fraction, group_size=group)
-    kept = select_rows(pairs, train_rows)
-    out = {lang: select_rows([ex for ex in exs if isinstance(ex, PairExample)], held_rows) for lang, exs in evals.items()}
+    kept: list[Example] = list(select_rows(pairs, train_rows))
+    out: dict[str, list[Example]] = {
+        lang: list(select_rows([ex for ex in exs if isinstance(ex, PairExample)], held_rows)) for lang, exs in evals.items()
+    }
     log.info(
         "row split: train on %d %s rows of %d, evaluate every language on the other %d rows",
         len(kept),
@@ -195,7 +208,7 @@ def _hold_out(
         n_rows,
         len(held_rows),
     )
-    return list(kept), dict(out)
+    return kept, out
 
 
 def _load(c: TrainConfig, spec: str, lang: str) -> list[Example]:

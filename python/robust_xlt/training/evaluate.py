@@ -76,7 +76,7 @@ def _evaluate_qa(model: Any, tokenizer: Any, examples: list[QAExample], config: 
     n = len(feats["input_ids"])
     starts, ends = [], []
     for start in range(0, n, config.eval_batch_size):
-        batch = {k: torch.from_numpy(np.ascontiguousarray(feats[k][start : start + config.eval_batch_size])).long() for k in keys}
+        batch: dict[str, torch.Tensor] = {k: torch.from_numpy(np.ascontiguousarray(feats[k][start : start + config.eval_batch_size])).long() for k in keys}
         out = model(**to_device(batch, device))
         starts.append(out.start_logits.float().cpu().numpy())
         ends.append(out.end_logits.float().cpu().numpy())

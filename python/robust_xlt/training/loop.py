@@ -108,7 +108,7 @@ def train(
     if payload == "finished":
         return _finished_run(out)
 
-    torch.set_num_threads(c.threads or len(os.sched_getaffinity(0)))
+    torch.set_num_threads(c.threads or _available_cores())
     device = _device(c.device)
     rng.seed_everything(c.seed)
     data = load_task_data(c)
@@ -172,7 +172,7 @@ def train(
         if c.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
         optimizer.step()
-        lr = scheduler.get_last_lr()[0]  # the rate this step used
+        lr = float(scheduler.get_last_lr()[0])  # the rate this step used
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         state.step = step + 1
@@ -186,10 +186,10 @@ def train(
             metrics.write({"event": "train", "step": state.step, "loss": mean_loss, "lr": lr, **timing})
             state.loss_sum, state.loss_steps = 0.0, 0
         if state.step % eval_every == 0 or state.step == total:
-            scores = evaluate(model, tokenizer, data.dev, c, device)
-            score = scores[c.selection_metric]
+            dev_scores = evaluate(model, tokenizer, data.dev, c, device)
+            score = dev_scores[c.selection_metric]
             improved = state.best_score is None or score > state.best_score
-            metrics.write({"event": "dev", "step": state.step, "lang": c.source_lang, **scores, "best": improved})
+            metrics.write({"event": "dev", "step": state.step, "lang": c.source_lang, **dev_scores, "best": improved})
             log.info("dev %s at step %d: %s %.2f%s", c.source_lang, state.step, c.selection_metric, score, " (best)" if improved else "")
             if improved:
                 state.best_score, state.best_step = score, state.step
@@ -324,7 +324,8 @@ def _load_weights(folder: Path, task: str) -> Any:
 
 def _optimizer(model: Any, c: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     # As BERT: no weight decay on biases and LayerNorm weights.
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
@@ -344,6 +345,12 @@ def _linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) 
         return max(0.0, (total - step) / max(1, total - warmup))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _available_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 def _device(name: str) -> torch.device:
@@ -379,7 +386,7 @@ def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | Non
     check_sources(c, with_train=False)
     if c.uses_smoke_sample:
         log.warning(SMOKE_NOTICE)
-    torch.set_num_threads(c.threads or len(os.sched_getaffinity(0)))
+    torch.set_num_threads(c.threads or _available_cores())
     device = _device(c.device)
     data = load_task_data(c, with_train=False)
     model, tokenizer = _load_model(str(model_dir), c.task)

@@ -39,7 +39,7 @@ def seed_everything(seed: int) -> None:
 
 def capture() -> dict[str, Any]:
     """The global random states, in types ``torch.load(weights_only=True)`` accepts."""
-    np_state = np.random.get_state()
+    np_state: Any = np.random.get_state()
     state: dict[str, Any] = {
         "python": _listify(random.getstate()),
         "numpy": [np_state[0], torch.from_numpy(np.asarray(np_state[1]).astype(np.int64)), *np_state[2:]],
