@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -141,22 +142,37 @@ def kill_at(step: int):
     return hook
 
 
+def keep_final_state(out: Path, total: int):
+    """Copy the last resume checkpoint (model, optimizer, RNG after the final step)
+    before the finished run deletes it."""
+
+    def hook(s: int) -> None:
+        if s == total:
+            shutil.copy(out / "resume.pt", out / "final.pt")
+
+    return hook
+
+
 def assert_same_run(a: Path, b: Path) -> None:
+    """Same results, same selected weights, same final weights and optimizer state, and
+    the same loss at every step."""
     assert json.loads((a / "results.json").read_text()) == json.loads((b / "results.json").read_text())
     wa, wb = load_file(a / "best" / "model.safetensors"), load_file(b / "best" / "model.safetensors")
-    assert wa.keys() == wb.keys()
-    for k in wa:
-        assert torch.equal(wa[k], wb[k]), k
-    assert _records(a, "train") and [(r["step"], r["loss"]) for r in _records(a, "train")] == [
-        (r["step"], r["loss"]) for r in _records(b, "train")
-    ]
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    fa, fb = (torch.load(p / "final.pt", weights_only=True) for p in (a, b))
+    assert fa["step"] == fb["step"]
+    assert all(torch.equal(fa["model"][k], fb["model"][k]) for k in fa["model"])
+    for pa, pb in zip(fa["optimizer"]["state"].values(), fb["optimizer"]["state"].values(), strict=True):
+        assert all(torch.equal(pa[k], pb[k]) for k in ("exp_avg", "exp_avg_sq"))
+    losses = [(r["step"], r["loss"]) for r in _records(a, "train")]
+    assert len(losses) == fa["step"] and losses == [(r["step"], r["loss"]) for r in _records(b, "train")]
     assert _records(a, "dev") == _records(b, "dev")
 
 
 @pytest.mark.parametrize(
     ("kill_step", "overrides"),
     [
-        # Killed between checkpoints (saved at 2 and 4): steps 5 is redone from 4.
+        # Killed between checkpoints (saved at 2 and 4): step 5 is redone from 4.
         (5, {"method": ("rs-da", "adv"), "adv_init_mag": 0.3}),
         # Killed before the first checkpoint: the resumed run starts over.
         (1, {"method": ("codeswitch", "rs-rp")}),
@@ -164,12 +180,12 @@ def assert_same_run(a: Path, b: Path) -> None:
 )
 def test_killed_run_resumes_to_the_same_result(tiny: str, tmp_path: Path, kill_step: int, overrides: dict[str, Any]) -> None:
     settings = dict(max_steps=6, eval_every=2, log_every=1, **overrides)
-    whole = train(small("pawsx", tiny, tmp_path / "whole", **settings))
+    whole = train(small("pawsx", tiny, tmp_path / "whole", **settings), on_step=keep_final_state(tmp_path / "whole", 6))
     config = small("pawsx", tiny, tmp_path / "killed", **settings)
     with pytest.raises(Killed):
         train(config, on_step=kill_at(kill_step))
     assert ((tmp_path / "killed" / "resume.pt").exists()) == (kill_step > 2)
-    resumed = train(config, resume=True)
+    resumed = train(config, resume=True, on_step=keep_final_state(tmp_path / "killed", 6))
     assert resumed.results == whole.results
     assert_same_run(tmp_path / "whole", tmp_path / "killed")
 
@@ -177,11 +193,11 @@ def test_killed_run_resumes_to_the_same_result(tiny: str, tmp_path: Path, kill_s
 @needs_qa
 def test_killed_qa_run_resumes_to_the_same_result(tiny: str, tmp_path: Path) -> None:
     settings = dict(max_steps=5, eval_every=2, log_every=1, method=("rs-da", "rs-rp"))
-    train(small("qa", tiny, tmp_path / "whole", **settings))
+    train(small("qa", tiny, tmp_path / "whole", **settings), on_step=keep_final_state(tmp_path / "whole", 5))
     config = small("qa", tiny, tmp_path / "killed", **settings)
     with pytest.raises(Killed):
         train(config, on_step=kill_at(3))
-    train(config, resume=True)
+    train(config, resume=True, on_step=keep_final_state(tmp_path / "killed", 5))
     assert_same_run(tmp_path / "whole", tmp_path / "killed")
 
 
