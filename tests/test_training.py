@@ -458,8 +458,13 @@ def test_hub_specs_and_language_templates(monkeypatch: pytest.MonkeyPatch) -> No
     assert data.parse_hub("hub:google/xtreme:PAWS-X.de:validation") == ("google/xtreme", "PAWS-X.de", "validation")
     assert data.parse_hub("hub:rajpurkar/squad:train") == ("rajpurkar/squad", None, "train")
     assert data.parse_hub("hub:squad::train") == ("squad", None, "train")
-    calls = []
-    monkeypatch.setattr(data, "load_hub", lambda *args: calls.append(args) or [])
+    calls: list[tuple[Any, ...]] = []
+
+    def fake_load_hub(*args: Any) -> list[Any]:
+        calls.append(args)
+        return []
+
+    monkeypatch.setattr(data, "load_hub", fake_load_hub)
     data.load_source("xnli", "hub:xnli:{lang}:validation", "sw")
     assert calls == [("xnli", "sw", "validation", "xnli", "sw")]
 
