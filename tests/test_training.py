@@ -40,7 +40,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "adv-pgd-linf": {"method": ("adv",), "adv_norm": "linf", "adv_lr": 0.01, "adv_radius": 0.02},
     "adv-freelb": {"method": ("adv",), "adv_variant": "freelb", "adv_init_mag": 0.2, "adv_radius": 0.5},
     "codeswitch": {"method": ("codeswitch",)},
-    "rs-da+codeswitch+adv": {"method": ("rs-da", "codeswitch", "adv"), "adv_init_mag": 0.1},
+    "rs-da+codeswitch+adv": {"method": ("rs-da", "codeswitch", "adv"), "adv_init_mag": 0.1, "grad_accumulation": 3},
 }
 
 
@@ -305,6 +305,10 @@ def tiny_batch() -> dict[str, torch.Tensor]:
 SPECIALS = [0, 1, 2]
 
 
+def generator() -> torch.Generator:
+    return rng.torch_generator(0, 0, rng.EMBEDDING)
+
+
 def perturbations(model: TinyEncoder, batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
     clean = model.embed(batch["input_ids"]).detach()
     return [x - clean for x in model.seen]
@@ -315,7 +319,7 @@ def test_noise_touches_only_real_tokens_with_the_requested_scale(kind: str) -> N
     model, batch = TinyEncoder(), tiny_batch()
     config = TrainConfig(method=("rs-rp",), noise=kind, noise_scale=0.5)
     step = methods.make_step(config, SPECIALS, embedding_std=2.0)
-    step(model, batch, 0)
+    step(model, batch, generator(), 1.0)
     (noise,) = perturbations(model, batch)
     mask = methods.perturbation_mask(batch, torch.tensor(SPECIALS))
     assert torch.all(noise[mask.squeeze(-1) == 0] == 0)
@@ -324,7 +328,7 @@ def test_noise_touches_only_real_tokens_with_the_requested_scale(kind: str) -> N
     if kind == "uniform":
         assert real.abs().max().item() <= 3**0.5 + 1e-6
     model.seen.clear()
-    step(model, batch, 0)
+    step(model, batch, generator(), 1.0)
     assert torch.equal(perturbations(model, batch)[0], noise)  # same step, same draw
 
 
@@ -333,7 +337,7 @@ def test_noise_touches_only_real_tokens_with_the_requested_scale(kind: str) -> N
 def test_adversarial_steps_stay_in_the_ball_and_off_special_tokens(norm: str, variant: str) -> None:
     model, batch = TinyEncoder(), tiny_batch()
     config = TrainConfig(method=("adv",), adv_variant=variant, adv_norm=norm, adv_steps=3, adv_lr=0.4, adv_radius=0.5, adv_init_mag=0.1)
-    methods.make_step(config, SPECIALS, 1.0)(model, batch, 0)
+    methods.make_step(config, SPECIALS, 1.0)(model, batch, generator(), 1.0)
     deltas = perturbations(model, batch)
     passes = {"pgd": 3 + 2, "freelb": 3}[variant]  # pgd: clean, 3 ascents, final
     assert len(deltas) == passes
@@ -351,18 +355,48 @@ def test_adversarial_steps_stay_in_the_ball_and_off_special_tokens(norm: str, va
 def test_pgd_from_zero_reuses_the_clean_pass() -> None:
     model, batch = TinyEncoder(), tiny_batch()
     config = TrainConfig(method=("adv",), adv_steps=1, adv_lr=0.3)
-    loss = methods.make_step(config, SPECIALS, 1.0)(model, batch, 0)
+    loss = methods.make_step(config, SPECIALS, 1.0)(model, batch, generator(), 1.0)
     deltas = perturbations(model, batch)
     assert len(deltas) == 2 and deltas[0].abs().sum() == 0  # FGM: clean + adversarial
     assert deltas[1].flatten(1).norm(dim=1).tolist() == pytest.approx([0.3, 0.3], rel=1e-5)
     assert math.isfinite(loss)
 
 
+@pytest.mark.parametrize("method", [("standard",), ("adv",)])
+def test_micro_batches_add_up_to_the_batch_gradient(method: tuple[str, ...]) -> None:
+    from robust_xlt.training.batches import micro_batches, trim_padding
+
+    batch = tiny_batch()
+    batch = {k: torch.cat([v, v.flip(0), v]) for k, v in batch.items()}  # 6 rows
+    parts = micro_batches(batch, 4)
+    assert len(parts) == 4 and sum(len(p["input_ids"]) for p, _ in parts) == 6
+    assert sum(w for _, w in parts) == pytest.approx(1.0)
+    config = TrainConfig(method=method, adv_steps=1)
+    whole, split = TinyEncoder(), TinyEncoder()
+    step = methods.make_step(config, SPECIALS, 1.0)
+    loss = step(whole, batch, generator(), 1.0)
+    total = sum(step(split, trim_padding(part), generator(), w) for part, w in parts)
+    assert total == pytest.approx(loss, rel=1e-5)
+    for a, b in zip(whole.parameters(), split.parameters(), strict=True):
+        assert a.grad is not None and b.grad is not None
+        assert torch.allclose(a.grad, b.grad, atol=1e-6)
+
+
+def test_trim_padding_keeps_every_real_token() -> None:
+    from robust_xlt.training.batches import trim_padding
+
+    batch = tiny_batch()
+    batch = {k: torch.nn.functional.pad(v, (0, 3)) if v.dim() == 2 else v for k, v in batch.items()}
+    trimmed = trim_padding(batch)
+    assert trimmed["input_ids"].shape == (2, 5) and torch.equal(trimmed["labels"], batch["labels"])
+    assert torch.equal(trimmed["attention_mask"].sum(1), batch["attention_mask"].sum(1))
+
+
 def test_freelb_random_start_scale() -> None:
     embeds = torch.zeros(2, 6, 8)
     mask = methods.perturbation_mask(tiny_batch(), torch.tensor(SPECIALS))
     config = TrainConfig(method=("adv",), adv_variant="freelb", adv_init_mag=1.0)
-    delta = methods.random_start(embeds, mask, config, rng.torch_generator(0, 0, rng.ADV_INIT))
+    delta = methods.random_start(embeds, mask, config, generator())
     # U(-1, 1) has variance 1/3, so the norm is about init_mag / sqrt(3).
     assert delta.flatten(1).norm(dim=1).mean().item() == pytest.approx(1 / 3**0.5, rel=0.35)
     assert torch.all(delta[mask.squeeze(-1) == 0] == 0)

@@ -69,6 +69,31 @@ def train_batch(tokenizer: Any, examples: Sequence[Example], config: TrainConfig
     return pair_batch(tokenizer, [ex for ex in examples if isinstance(ex, PairExample)], _max_length(config))
 
 
+SEQUENCE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def trim_padding(batch: Batch) -> Batch:
+    """The batch without the padding columns every row has: QA windows come padded to
+    max_length, and a batch of short questions would otherwise pay for the full width.
+    Attention masks keep padding out of every real token's output, so only the cost
+    changes (and float rounding, at the last bit)."""
+    width = int(batch["attention_mask"].sum(dim=1).max().item()) if len(batch["attention_mask"]) else 0
+    return {k: v[:, :width] if k in SEQUENCE_KEYS else v for k, v in batch.items()}
+
+
+def micro_batches(batch: Batch, parts: int) -> list[tuple[Batch, float]]:
+    """``batch`` cut into at most ``parts`` consecutive row ranges, each with its share of
+    the rows: weighting each part's mean loss by its share and summing the gradients gives
+    the gradient of the whole batch's mean loss."""
+    rows = len(batch["input_ids"])
+    bounds = np.linspace(0, rows, min(parts, rows) + 1).round().astype(int)
+    return [
+        ({k: v[a:b] for k, v in batch.items()}, (b - a) / rows)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if b > a
+    ]
+
+
 def to_device(batch: Batch, device: torch.device) -> Batch:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 

@@ -16,7 +16,7 @@ import torch
 
 from robust_xlt.data import Example, PairExample, QAExample
 from robust_xlt.metrics import accuracy, squad_scores
-from robust_xlt.training.batches import pair_batch, qa_eval_features, to_device
+from robust_xlt.training.batches import pair_batch, qa_eval_features, to_device, trim_padding
 from robust_xlt.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -73,13 +73,17 @@ def _evaluate_qa(model: Any, tokenizer: Any, examples: list[QAExample], config: 
 
     feats = qa_eval_features(tokenizer, examples, config)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in feats]
-    n = len(feats["input_ids"])
+    n, width = feats["input_ids"].shape
     starts, ends = [], []
     for start in range(0, n, config.eval_batch_size):
-        batch: dict[str, torch.Tensor] = {k: torch.from_numpy(np.ascontiguousarray(feats[k][start : start + config.eval_batch_size])).long() for k in keys}
-        out = model(**to_device(batch, device))
-        starts.append(out.start_logits.float().cpu().numpy())
-        ends.append(out.end_logits.float().cpu().numpy())
+        batch: dict[str, torch.Tensor] = {
+            k: torch.from_numpy(np.ascontiguousarray(feats[k][start : start + config.eval_batch_size])).long() for k in keys
+        }
+        out = model(**to_device(trim_padding(batch), device))
+        # Trimmed padding columns come back as "never an answer": their offsets are -1 anyway.
+        pad = ((0, 0), (0, width - out.start_logits.shape[1]))
+        starts.append(np.pad(out.start_logits.float().cpu().numpy(), pad, constant_values=-1e9))
+        ends.append(np.pad(out.end_logits.float().cpu().numpy(), pad, constant_values=-1e9))
     start_logits = np.concatenate(starts) if starts else np.zeros((0, feats["input_ids"].shape[1]), np.float32)
     end_logits = np.concatenate(ends) if ends else np.zeros_like(start_logits)
     predictions = postprocess(

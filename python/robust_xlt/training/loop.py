@@ -27,7 +27,7 @@ import torch
 from robust_xlt.training import checkpoint as ckpt
 from robust_xlt.training import rng
 from robust_xlt.training.augment import build_augmenter
-from robust_xlt.training.batches import to_device, train_batch
+from robust_xlt.training.batches import micro_batches, to_device, train_batch, trim_padding
 from robust_xlt.training.config import RESUME_MAY_CHANGE, ConfigError, TrainConfig, to_toml
 from robust_xlt.training.data import SMOKE_NOTICE, check_sources, load_task_data
 from robust_xlt.training.evaluate import evaluate, evaluate_languages, markdown_table, summarize
@@ -146,13 +146,14 @@ def train(
         metrics.keep_until(-1)
         write_text_atomic(out / CONFIG_FILE, to_toml(c))
     log.info(
-        "training %s on %s with %s: %d steps (%d per epoch, batch %d), lr %.2g, on %s",
+        "training %s on %s with %s: %d steps (%d per epoch, batch %d in %d pass(es)), lr %.2g, on %s",
         c.model,
         c.task,
         "+".join(c.method),
         total,
         order.steps_per_epoch,
         c.batch_size,
+        c.grad_accumulation,
         c.lr,
         device,
     )
@@ -167,8 +168,11 @@ def train(
         if augmenter is not None:
             examples = augmenter(examples, step)
         aug_seconds = time.perf_counter() - aug_start if augmenter is not None else 0.0
-        batch = to_device(train_batch(tokenizer, examples, c), device)
-        loss = step_fn(model, batch, step)
+        batch = train_batch(tokenizer, examples, c)
+        generator = rng.torch_generator(c.seed, step, rng.EMBEDDING)
+        loss = 0.0
+        for part, weight in micro_batches(batch, c.grad_accumulation):
+            loss += step_fn(model, to_device(trim_padding(part), device), generator, weight)
         if c.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
         optimizer.step()

@@ -24,7 +24,8 @@ value to log. Text methods (rs-da, codeswitch) have already rewritten the batch.
 Noise and perturbations touch only real tokens: padding and special tokens (CLS, SEP)
 stay exact, since a translation changes the words of an input, not its markers. They
 are added to the word embeddings, before position and type embeddings and LayerNorm
-(``inputs_embeds``). Random draws come from a generator of (seed, step), on the CPU.
+(``inputs_embeds``). Random draws come from a generator of (seed, step), on the CPU,
+shared in order by the micro-batches of a step.
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ from typing import Any
 
 import torch
 
-from robust_xlt.training import rng
 from robust_xlt.training.batches import Batch, model_inputs
 from robust_xlt.training.config import TrainConfig
 
-StepFn = Callable[[Any, Batch, int], float]  # (model, batch, step) -> loss value
+# (model, batch, generator, weight) -> weighted loss value. ``weight`` scales the loss
+# before ``backward``: a micro-batch's share of the optimizer step's batch.
+StepFn = Callable[[Any, Batch, torch.Generator, float], float]
 
 
 def make_step(config: TrainConfig, special_ids: list[int], embedding_std: float) -> StepFn:
@@ -46,27 +48,24 @@ def make_step(config: TrainConfig, special_ids: list[int], embedding_std: float)
     method = config.embedding_method
     specials = torch.tensor(sorted(set(special_ids)), dtype=torch.long)
 
-    def mask_of(batch: Batch) -> torch.Tensor:
-        return perturbation_mask(batch, specials)
-
     if method is None:
         return standard_step
     if method == "rs-rp":
         scale = config.noise_scale * embedding_std
 
-        def rs_rp(model: Any, batch: Batch, step: int) -> float:
-            return noise_step(model, batch, mask_of(batch), config.noise, scale, rng.torch_generator(config.seed, step, rng.NOISE))
+        def rs_rp(model: Any, batch: Batch, gen: torch.Generator, weight: float) -> float:
+            return noise_step(model, batch, perturbation_mask(batch, specials), config.noise, scale, gen, weight)
 
         return rs_rp
     if config.adv_variant == "pgd":
 
-        def pgd(model: Any, batch: Batch, step: int) -> float:
-            return pgd_step(model, batch, mask_of(batch), config, rng.torch_generator(config.seed, step, rng.ADV_INIT))
+        def pgd(model: Any, batch: Batch, gen: torch.Generator, weight: float) -> float:
+            return pgd_step(model, batch, perturbation_mask(batch, specials), config, gen, weight)
 
         return pgd
 
-    def freelb(model: Any, batch: Batch, step: int) -> float:
-        return freelb_step(model, batch, mask_of(batch), config, rng.torch_generator(config.seed, step, rng.ADV_INIT))
+    def freelb(model: Any, batch: Batch, gen: torch.Generator, weight: float) -> float:
+        return freelb_step(model, batch, perturbation_mask(batch, specials), config, gen, weight)
 
     return freelb
 
@@ -78,13 +77,15 @@ def perturbation_mask(batch: Batch, specials: torch.Tensor) -> torch.Tensor:
     return real.unsqueeze(-1).float()
 
 
-def standard_step(model: Any, batch: Batch, step: int) -> float:
-    loss = model(**batch).loss
+def standard_step(model: Any, batch: Batch, gen: torch.Generator, weight: float) -> float:
+    loss = model(**batch).loss * weight
     loss.backward()
     return float(loss.item())
 
 
-def noise_step(model: Any, batch: Batch, mask: torch.Tensor, kind: str, scale: float, gen: torch.Generator) -> float:
+def noise_step(
+    model: Any, batch: Batch, mask: torch.Tensor, kind: str, scale: float, gen: torch.Generator, weight: float
+) -> float:
     embeds = model.get_input_embeddings()(batch["input_ids"])
     shape = tuple(embeds.shape)
     if kind == "gaussian":
@@ -92,24 +93,24 @@ def noise_step(model: Any, batch: Batch, mask: torch.Tensor, kind: str, scale: f
     else:
         noise = (torch.rand(shape, generator=gen) * 2 - 1) * (3**0.5 * scale)
     noise = noise.to(device=embeds.device, dtype=embeds.dtype) * mask
-    loss = model(inputs_embeds=embeds + noise, **model_inputs(batch)).loss
+    loss = model(inputs_embeds=embeds + noise, **model_inputs(batch)).loss * weight
     loss.backward()
     return float(loss.item())
 
 
-def pgd_step(model: Any, batch: Batch, mask: torch.Tensor, c: TrainConfig, gen: torch.Generator) -> float:
+def pgd_step(model: Any, batch: Batch, mask: torch.Tensor, c: TrainConfig, gen: torch.Generator, weight: float) -> float:
     embed = model.get_input_embeddings()
     ids, rest = batch["input_ids"], model_inputs(batch)
     if c.adv_init_mag > 0:
         clean = model(**batch).loss
-        (clean / 2).backward()
+        (clean * weight / 2).backward()
         delta = random_start(embed(ids).detach(), mask, c, gen)
         ascents = c.adv_steps
     else:
         embeds = embed(ids)
         start = torch.zeros_like(embeds.detach(), requires_grad=True)
         clean = model(inputs_embeds=embeds + start, **rest).loss
-        (clean / 2).backward()
+        (clean * weight / 2).backward()
         assert start.grad is not None
         delta = ascend(start.detach(), start.grad, mask, c, "pgd")
         ascents = c.adv_steps - 1
@@ -119,18 +120,18 @@ def pgd_step(model: Any, batch: Batch, mask: torch.Tensor, c: TrainConfig, gen: 
         (grad,) = torch.autograd.grad(loss, delta)
         delta = ascend(delta.detach(), grad, mask, c, "pgd")
     adversarial = model(inputs_embeds=embed(ids) + delta, **rest).loss
-    (adversarial / 2).backward()
-    return float((clean.item() + adversarial.item()) / 2)
+    (adversarial * weight / 2).backward()
+    return float((clean.item() + adversarial.item()) * weight / 2)
 
 
-def freelb_step(model: Any, batch: Batch, mask: torch.Tensor, c: TrainConfig, gen: torch.Generator) -> float:
+def freelb_step(model: Any, batch: Batch, mask: torch.Tensor, c: TrainConfig, gen: torch.Generator, weight: float) -> float:
     embed = model.get_input_embeddings()
     ids, rest = batch["input_ids"], model_inputs(batch)
     delta = random_start(embed(ids).detach(), mask, c, gen)
     total = 0.0
     for t in range(c.adv_steps):
         delta.requires_grad_(True)
-        loss = model(inputs_embeds=embed(ids) + delta, **rest).loss / c.adv_steps
+        loss = model(inputs_embeds=embed(ids) + delta, **rest).loss * (weight / c.adv_steps)
         loss.backward()
         total += float(loss.item())
         if t + 1 < c.adv_steps:

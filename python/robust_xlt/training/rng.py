@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-# Streams keep the draws of different purposes independent of each other.
-DATA_ORDER, SYNONYMS, CODESWITCH, NOISE, ADV_INIT = range(5)
+# Streams keep the draws of different purposes independent of each other; EMBEDDING
+# serves rs-rp's noise and the adversaries' random starts (a run uses at most one).
+DATA_ORDER, SYNONYMS, CODESWITCH, EMBEDDING = range(4)
 
 
 def derive_seed(seed: int, index: int, stream: int) -> int:
