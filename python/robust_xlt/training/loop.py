@@ -267,10 +267,12 @@ def _prepare_output_dir(out: Path, c: TrainConfig, *, resume: bool, overwrite: b
 
 def _check_same_config(path: Path, saved: dict[str, Any], c: TrainConfig) -> None:
     current = c.to_dict()
+    # A key the checkpoint lacks was added to the config later: its default applies.
+    defaults = TrainConfig().to_dict()
     changed = [
-        f"{k}: {saved.get(k)!r} -> {current[k]!r}"
+        f"{k}: {saved.get(k, defaults[k])!r} -> {current[k]!r}"
         for k in current
-        if k not in RESUME_MAY_CHANGE and saved.get(k) != current[k]
+        if k not in RESUME_MAY_CHANGE and saved.get(k, defaults[k]) != current[k]
     ]
     if changed:
         raise ConfigError(
