@@ -1,8 +1,8 @@
 """One training step's forward and backward pass for each embedding-space method.
 
-Each step function computes the method's loss for a batch and calls ``backward``, so
-the parameter gradients are ready for clipping and the optimizer; it returns the loss
-value to log. Text methods (rs-da, codeswitch) have already rewritten the batch.
+Each step function computes the method's loss for a (micro-)batch, scales it by the
+batch's weight and calls ``backward``, so the parameter gradients add up, ready for
+clipping and the optimizer; it returns the weighted loss value to log. Text methods (rs-da, codeswitch) have already rewritten the batch.
 
 - standard: the task loss.
 - rs-rp (randomized smoothing, random perturbation): the loss at word embeddings plus
@@ -14,8 +14,9 @@ value to log. Text methods (rs-da, codeswitch) have already rewritten the batch.
   projection onto the ball of radius adv_radius (0: none); then the objective is the
   mean of the clean and the adversarial loss (Miyato et al. add them with weight 1; the
   mean differs by a factor Adam ignores, and keeps the gradient norm, hence clipping,
-  comparable with standard). From d = 0 the first ascent reuses the clean pass: K + 1
-  forward/backward passes in all (K = 1 is FGM).
+  comparable with standard). From d = 0 (adv_init_mag 0) the first ascent reuses the
+  clean pass: K + 1 forward/backward passes in all (K = 1 is FGM); from FreeLB's random
+  start (below) the clean pass is separate: K + 2.
 - adv, freelb: K steps each adding loss(d_t) / K to the parameter gradients, then
   d_{t+1} = P(d_t + adv_lr * g / ||g||) with ||.||_2 (l2) or ||.||_inf (linf) per
   example; d_0 is FreeLB's random start: U(-1, 1) scaled by adv_init_mag / sqrt(tokens
