@@ -502,10 +502,6 @@ mod _core {
     use pyo3::exceptions::PyValueError;
     use pyo3::types::PyDict;
 
-    fn qa_error(e: crate::qa::QaError) -> PyErr {
-        PyValueError::new_err(e.to_string())
-    }
-
     /// Builds the features with the GIL released and returns them as a dict of arrays.
     #[allow(clippy::too_many_arguments)]
     fn qa_features<'py>(
@@ -536,12 +532,10 @@ mod _core {
                 answer,
             })
             .collect();
-        let features = py
-            .detach(|| {
-                let tokenizer = crate::qa::cached_tokenizer(tokenizer_json)?;
-                crate::qa::prepare_features(&tokenizer, &examples, &params, mode, parallel)
-            })
-            .map_err(qa_error)?;
+        let features = without_gil(py, || {
+            let tokenizer = crate::qa::cached_tokenizer(tokenizer_json)?;
+            crate::qa::prepare_features(&tokenizer, &examples, &params, mode, parallel)
+        })?;
 
         let (n, width) = (features.len(), features.max_length);
         let matrix = |v: Vec<i64>| {

@@ -13,6 +13,7 @@
 //!   are swapped;
 //! - whitespace at either end of a gold answer is not part of the span to label.
 
+use crate::error::{CoreError, Result};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -23,30 +24,10 @@ use rayon::prelude::*;
 use tokenizers::utils::truncation::TruncationDirection;
 use tokenizers::{Encoding, PostProcessor, Tokenizer};
 
-#[derive(Debug, thiserror::Error)]
-pub enum QaError {
-    #[error("invalid tokenizer JSON: {0}")]
-    Tokenizer(String),
-
-    /// A bad setting (window sizes, pad id) rather than a bad example.
-    #[error("{0}")]
-    InvalidArgument(String),
-
-    /// One example of the batch, named by its index.
-    #[error("example {index}: {message}")]
-    Example { index: usize, message: String },
+/// An error about one example of the batch, named by its index.
+fn example_error(index: usize, message: impl Into<String>) -> CoreError {
+    CoreError::invalid(format!("example {index}: {}", message.into()))
 }
-
-impl QaError {
-    fn example(index: usize, message: impl Into<String>) -> Self {
-        QaError::Example {
-            index,
-            message: message.into(),
-        }
-    }
-}
-
-pub type Result<T> = std::result::Result<T, QaError>;
 
 /// One (question, context) pair as the core sees it.
 #[derive(Clone, Debug)]
@@ -134,12 +115,12 @@ impl QaTokenizer {
     pub fn from_json(json: &str) -> Result<Self> {
         let mut tokenizer: Tokenizer = json
             .parse()
-            .map_err(|e| QaError::Tokenizer(format!("{e}")))?;
+            .map_err(|e| CoreError::invalid(format!("invalid tokenizer JSON: {e}")))?;
         let padding = tokenizer.get_padding().cloned();
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(None)
-            .map_err(|e| QaError::Tokenizer(format!("{e}")))?;
+            .map_err(|e| CoreError::invalid(format!("invalid tokenizer JSON: {e}")))?;
         let pad_id = padding.as_ref().map(|p| p.pad_id).or_else(|| {
             ["<pad>", "[PAD]"]
                 .iter()
@@ -158,7 +139,7 @@ impl QaTokenizer {
 
     fn pad_id(&self, requested: Option<u32>) -> Result<u32> {
         requested.or(self.pad_id).ok_or_else(|| {
-            QaError::InvalidArgument(
+            CoreError::InvalidArgument(
                 "the tokenizer has no padding settings and no <pad> or [PAD] token; pass pad_id"
                     .into(),
             )
@@ -276,13 +257,13 @@ const MAX_LENGTH_LIMIT: usize = 1 << 20;
 /// once up front, so no example can hit the tokenizer's `stride < max_len` assertion.
 fn context_room(tok: &QaTokenizer, params: &QaParams) -> Result<usize> {
     if params.max_length > MAX_LENGTH_LIMIT {
-        return Err(QaError::InvalidArgument(format!(
+        return Err(CoreError::InvalidArgument(format!(
             "max_length {} is larger than {MAX_LENGTH_LIMIT}",
             params.max_length
         )));
     }
     if params.max_query_length == 0 {
-        return Err(QaError::InvalidArgument(
+        return Err(CoreError::InvalidArgument(
             "max_query_length must be at least 1, got 0".into(),
         ));
     }
@@ -290,7 +271,7 @@ fn context_room(tok: &QaTokenizer, params: &QaParams) -> Result<usize> {
         .max_length
         .saturating_sub(tok.added_pair + params.max_query_length);
     if room <= params.stride {
-        return Err(QaError::InvalidArgument(format!(
+        return Err(CoreError::InvalidArgument(format!(
             "stride ({}) must be smaller than max_length ({}) - special tokens ({}) - \
              max_query_length ({}) = {}",
             params.stride,
@@ -307,7 +288,7 @@ fn context_room(tok: &QaTokenizer, params: &QaParams) -> Result<usize> {
 /// either end left out (labels then never depend on where a tokenizer puts spaces).
 fn validate(index: usize, ex: &QaExample, mode: Mode) -> Result<Option<(usize, usize)>> {
     if ex.question.trim().is_empty() {
-        return Err(QaError::example(
+        return Err(example_error(
             index,
             format!(
                 "the question is empty or only whitespace: {:?}",
@@ -316,7 +297,7 @@ fn validate(index: usize, ex: &QaExample, mode: Mode) -> Result<Option<(usize, u
         ));
     }
     if ex.context.trim().is_empty() {
-        return Err(QaError::example(
+        return Err(example_error(
             index,
             format!("the context is empty or only whitespace: {:?}", ex.context),
         ));
@@ -327,20 +308,20 @@ fn validate(index: usize, ex: &QaExample, mode: Mode) -> Result<Option<(usize, u
     };
     let n_chars = ex.context.chars().count();
     if start >= n_chars {
-        return Err(QaError::example(
+        return Err(example_error(
             index,
             format!("answer start {start} is beyond the context ({n_chars} code points)"),
         ));
     }
     if len == 0 {
-        return Err(QaError::example(
+        return Err(example_error(
             index,
             format!("the answer text at {start} is empty"),
         ));
     }
     let end = start.saturating_add(len);
     if end > n_chars {
-        return Err(QaError::example(
+        return Err(example_error(
             index,
             format!(
                 "answer span [{start}, {end}) runs past the end of the context \
@@ -351,7 +332,7 @@ fn validate(index: usize, ex: &QaExample, mode: Mode) -> Result<Option<(usize, u
     let chars: Vec<char> = ex.context.chars().skip(start).take(len).collect();
     let lead = chars.iter().take_while(|c| c.is_whitespace()).count();
     if lead == len {
-        return Err(QaError::example(
+        return Err(example_error(
             index,
             format!(
                 "the answer text at {start} is only whitespace: {:?}",
@@ -367,9 +348,9 @@ fn encode_context(tok: &QaTokenizer, index: usize, context: &str) -> Result<Enco
     let encoding = tok
         .tokenizer
         .encode(context, false)
-        .map_err(|e| QaError::example(index, format!("tokenizing the context failed: {e}")))?;
+        .map_err(|e| example_error(index, format!("tokenizing the context failed: {e}")))?;
     if encoding.is_empty() {
-        return Err(QaError::example(
+        return Err(example_error(
             index,
             format!("the context has no tokens: {context:?}"),
         ));
@@ -388,9 +369,9 @@ fn encode_question(
     let mut encoding = tok
         .tokenizer
         .encode_fast(question, false)
-        .map_err(|e| QaError::example(index, format!("tokenizing the question failed: {e}")))?;
+        .map_err(|e| example_error(index, format!("tokenizing the question failed: {e}")))?;
     if encoding.is_empty() {
-        return Err(QaError::example(
+        return Err(example_error(
             index,
             format!("the question has no tokens: {question:?}"),
         ));
@@ -431,10 +412,10 @@ fn example_features(
             .tokenizer
             .post_process(question.clone(), Some(window), true)
             .map_err(|e| {
-                QaError::example(index, format!("pairing question and context failed: {e}"))
+                example_error(index, format!("pairing question and context failed: {e}"))
             })?;
         if pair.len() > max_length {
-            return Err(QaError::example(
+            return Err(example_error(
                 index,
                 format!(
                     "a feature has {} tokens, more than max_length {max_length}",
@@ -452,7 +433,7 @@ fn example_features(
                     .is_some_and(|run| run.iter().all(|s| *s == Some(1)))
             })
             .ok_or_else(|| {
-                QaError::example(
+                example_error(
                     index,
                     "the post-processor does not keep the context as one run of tokens",
                 )
@@ -460,7 +441,7 @@ fn example_features(
         let offsets = context
             .offsets
             .get(window_start..window_start + n_context)
-            .ok_or_else(|| QaError::example(index, "a window runs past the context"))?;
+            .ok_or_else(|| example_error(index, "a window runs past the context"))?;
 
         let pad = max_length - pair.len();
         out.input_ids
@@ -573,7 +554,7 @@ fn map_items<T: Sync, R: Send>(
 /// Runs `f`, turning a panic inside the tokenizer into an error naming the example.
 fn guarded<R>(index: usize, f: impl FnOnce() -> Result<R>) -> Result<R> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        Err(QaError::example(
+        Err(example_error(
             index,
             "the tokenizer panicked on this example",
         ))
