@@ -370,33 +370,31 @@ def coerce(name: str, value: Any, origin: str) -> Any:
     return _scalar(name, scalar, value, origin)
 
 
+# Numeric config types: what the error calls them, and which Python values they take
+# as they are (an integer field refuses 2.5 rather than truncating it).
+_NUMBERS: dict[type, tuple[str, tuple[type, ...]]] = {
+    int: ("an integer", (int,)),
+    float: ("a number", (int, float)),
+}
+
+
 def _scalar(name: str, scalar: type, value: Any, origin: str) -> Any:
     if scalar is str:
         if not isinstance(value, str):
             raise ConfigError(f"{origin}: {name} must be a string, got {value!r}")
         return value
-    if scalar is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{origin}: {name} must be an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{origin}: {name} must be an integer, got {value!r}")
-    if scalar is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{origin}: {name} must be a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{origin}: {name} must be a number, got {value!r}")
+    if scalar in _NUMBERS:
+        noun, accepted = _NUMBERS[scalar]
+        # bool is an int subclass, but `true` for a step count is a mistake, not 1.
+        if not isinstance(value, bool):
+            if isinstance(value, accepted):
+                return scalar(value)
+            if isinstance(value, str):
+                try:
+                    return scalar(value)
+                except ValueError:
+                    pass
+        raise ConfigError(f"{origin}: {name} must be {noun}, got {value!r}")
     raise TypeError(f"unsupported config field type {scalar!r}")  # a bug here, not user input
 
 
