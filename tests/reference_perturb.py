@@ -1,11 +1,11 @@
 """A slow, obviously correct pure-Python reference of the perturbation logic.
 
 It re-implements, line by line, what the Rust core does once a text's words and
-their candidates are known: the per-text SplitMix64 generator, the choice of
-edits, their application and the span map. Tests feed it the candidates the
-core lists and require identical output. `reference_perturb_texts` adds a
-regex word splitter and dictionary lookups so the benchmark can time a whole
-pure-Python pipeline against the Rust batch call.
+their candidates are known: the word counts by class, the per-text SplitMix64
+generator, the choice of edits, their application and the span map. Tests feed
+it the word spans and candidates the core lists and require identical output.
+`reference_perturb_texts` adds a regex word splitter and dictionary lookups so
+the benchmark can time a whole pure-Python pipeline against the Rust batch call.
 """
 
 from __future__ import annotations
@@ -13,12 +13,63 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 MASK = (1 << 64) - 1
 GOLDEN_GAMMA = 0x9E3779B97F4A7C15
 
 Candidate = tuple[int, int, str, list[tuple[str, list[str]]]]
 EditTuple = tuple[tuple[int, int], tuple[int, int], str, str, str]
+Span = tuple[int, int]
+
+
+class Counts(NamedTuple):
+    """A text's words by class, each in the first it falls in (the order below)."""
+
+    word_count: int
+    stopword_count: int
+    protected_count: int
+    no_candidate_count: int
+    eligible_count: int
+
+
+def word_key(word: str) -> str:
+    return unicodedata.normalize("NFC", word).lower()
+
+
+def overlaps_protected(span: Span, protect: Sequence[Span]) -> bool:
+    start, end = span
+    for ps, pe in protect:
+        if ps == pe:
+            if start < ps < end:  # an empty span still pins its position
+                return True
+        elif start < pe and ps < end:
+            return True
+    return False
+
+
+def reference_counts(
+    words: Sequence[Span],
+    text: str,
+    stopwords: frozenset[str],
+    protect: Sequence[Span],
+    cands: Sequence[Candidate],
+) -> Counts:
+    """Counts of the words (spans from the core's segmentation) of one text: stop
+    words, then words overlapping `protect`, then words with no entry in `cands`
+    (the core's candidates), then eligible words."""
+    with_candidates = {(start, end) for start, end, _, _ in cands}
+    stop = protected = no_candidate = eligible = 0
+    for span in words:
+        if word_key(text[span[0] : span[1]]) in stopwords:
+            stop += 1
+        elif overlaps_protected(span, protect):
+            protected += 1
+        elif span in with_candidates:
+            eligible += 1
+        else:
+            no_candidate += 1
+    return Counts(len(words), stop, protected, no_candidate, eligible)
 
 
 def mix64(z: int) -> int:
@@ -118,10 +169,11 @@ def python_candidates(
     found: list[Candidate] = []
     for m in _WORD.finditer(text):
         word = m.group()
-        key = unicodedata.normalize("NFC", word).lower()
+        key = word_key(word)
         if key in stopwords:
             continue
-        forms = [match_case(word, f) for f in synonyms.get(key, ()) if f.lower() != key]
+        # A replacement equal to the word ignoring case would change nothing.
+        forms = [cased for f in synonyms.get(key, ()) if word_key(cased := match_case(word, f)) != key]
         if forms:
             found.append((m.start(), m.end(), word, [(lang, forms)]))
     return found

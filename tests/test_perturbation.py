@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reference_perturb import map_position, reference_perturb
-from robust_xlt import Lexicon, apply_edits, candidates, perturb
+from reference_perturb import Counts, map_position, reference_counts, reference_perturb, word_key
+from robust_xlt import Lexicon, apply_edits, candidates, perturb, segment_words
+from robust_xlt.stopwords import stopword_list
 
 TEXTS = {
     "en": ["The big dog ran to the house.", "A BIG House, a quick Dog!", "Nothing to change here."],
@@ -38,6 +39,18 @@ def as_tuples(perturbations) -> list[tuple[str, list]]:
     ]
 
 
+def counts_of(p) -> Counts:
+    return Counts(p.word_count, p.stopword_count, p.protected_count, p.no_candidate_count, p.eligible_count)
+
+
+def reference_counts_of(texts, lang, lexicon, cands, protect=None, stopwords="function") -> list[Counts]:
+    """The reference's counts, from the core's word spans and candidates."""
+    words = segment_words(texts, lang, lexicon, stopwords=stopwords)
+    stop = frozenset(stopword_list(lang, stopwords) or ())
+    protect = protect or [[] for _ in texts]
+    return [reference_counts(w, t, stop, s, c) for w, t, s, c in zip(words, texts, protect, cands)]
+
+
 @pytest.mark.parametrize("lang", sorted(TEXTS))
 @pytest.mark.parametrize("mode", ["synonym", "codeswitch", "mixed"])
 @pytest.mark.parametrize(("rate", "max_edits"), [(0.0, None), (0.5, None), (1.0, None), (1.0, 1)])
@@ -52,6 +65,20 @@ def test_rust_equals_the_python_reference(
         got = perturb(texts, lang, fixture_lexicon, mode=mode, rate=rate, seed=seed, target_langs=targets, max_edits=max_edits)
         cands = candidates(texts, lang, fixture_lexicon, mode=mode, target_langs=targets)
         assert as_tuples(got) == reference_perturb(texts, cands, rate=rate, seed=seed, max_edits=max_edits)
+        assert [counts_of(p) for p in got] == reference_counts_of(texts, lang, fixture_lexicon, cands)
+
+
+@pytest.mark.parametrize("lang", sorted(TEXTS))
+def test_word_counts_equal_the_reference_with_protected_spans(fixture_lexicon: Lexicon, lang: str) -> None:
+    texts = TEXTS[lang]
+    protect = [[(0, len(t) // 2)] for t in texts]  # the first half of each text
+    for stopwords in ("function", "full", "none"):
+        got = perturb(texts, lang, fixture_lexicon, mode="synonym", rate=0.5, seed=4, protect=protect, stopwords=stopwords)
+        cands = candidates(texts, lang, fixture_lexicon, mode="synonym", protect=protect, stopwords=stopwords)
+        expected = reference_counts_of(texts, lang, fixture_lexicon, cands, protect, stopwords)
+        assert [counts_of(p) for p in got] == expected
+        assert all(c.word_count == sum(c[1:]) for c in expected)
+    assert any(c.protected_count for c in expected)
 
 
 def test_fixture_texts_have_candidates_in_every_language(fixture_lexicon: Lexicon) -> None:
@@ -62,7 +89,7 @@ def test_fixture_texts_have_candidates_in_every_language(fixture_lexicon: Lexico
 
 
 def test_replacements_take_the_original_casing(fixture_lexicon: Lexicon) -> None:
-    (p,) = perturb(["BIG House"], "en", fixture_lexicon, mode="synonym", rate=1.0, seed=0, keep_stopwords=False)
+    (p,) = perturb(["BIG House"], "en", fixture_lexicon, mode="synonym", rate=1.0, seed=0, stopwords="none")
     big, house = p.edits
     assert big.replacement in {"HUGE", "LARGE"}
     assert house.replacement == "Home"
@@ -70,12 +97,84 @@ def test_replacements_take_the_original_casing(fixture_lexicon: Lexicon) -> None
 
 def test_stop_words_are_kept_unless_asked(tmp_path: Path) -> None:
     path = tmp_path / "stop.tsv"
-    path.write_text("en\tthe\ten\tthis\nen\tcat\ten\tfeline\n", encoding="utf-8")
+    path.write_text("en\tthe\ten\tthis\nen\tcat\ten\tfeline\nen\thome\ten\thouse\n", encoding="utf-8")
     lex = Lexicon.from_files([path])
-    (kept,) = perturb(["the cat"], "en", lex, mode="synonym", rate=1.0, seed=0)
-    assert [e.original for e in kept.edits] == ["cat"]
-    (all_words,) = perturb(["the cat"], "en", lex, mode="synonym", rate=1.0, seed=0, keep_stopwords=False)
-    assert [e.original for e in all_words.edits] == ["the", "cat"]
+    (kept,) = perturb(["the cat home"], "en", lex, mode="synonym", rate=1.0, seed=0)
+    assert [e.original for e in kept.edits] == ["cat", "home"]
+    assert (kept.stopword_count, kept.eligible_count) == (1, 2)
+    (full,) = perturb(["the cat home"], "en", lex, mode="synonym", rate=1.0, seed=0, stopwords="full")
+    assert [e.original for e in full.edits] == ["cat"]  # stopwordsiso lists "home"
+    (all_words,) = perturb(["the cat home"], "en", lex, mode="synonym", rate=1.0, seed=0, stopwords="none")
+    assert [e.original for e in all_words.edits] == ["the", "cat", "home"]
+    with pytest.raises(ValueError, match="unknown stop-word kind 'some'"):
+        perturb(["the cat"], "en", lex, mode="synonym", rate=1.0, seed=0, stopwords="some")  # type: ignore[arg-type]
+
+
+# Content words that stopwordsiso's English list (1,298 entries) protects from change.
+CONTENT_WORDS = ["home", "said", "know", "think", "good", "went", "years", "place"]
+
+
+@pytest.fixture(scope="module")
+def content_lexicon(tmp_path_factory: pytest.TempPathFactory) -> Lexicon:
+    rows = [
+        ("home", "house"), ("said", "stated"), ("know", "understand"), ("think", "believe"),
+        ("good", "fine"), ("went", "travelled"), ("years", "seasons"), ("place", "spot"),
+        ("the", "this"), ("at", "near"), ("they", "people"), ("we", "people"), ("old", "aged"),
+    ]
+    path = tmp_path_factory.mktemp("content") / "content.tsv"
+    path.write_text("".join(f"en\t{a}\ten\t{b}\n" for a, b in rows), encoding="utf-8")
+    return Lexicon.from_files([path])
+
+
+def test_content_words_are_eligible_with_the_function_word_list(content_lexicon: Lexicon) -> None:
+    text = "They said the good years at home went by; we know the place and think it old."
+    (cands,) = candidates([text], "en", content_lexicon, mode="synonym")
+    assert [word for _, _, word, _ in cands] == ["said", "good", "years", "home", "went", "know", "place", "think", "old"]
+    (full,) = candidates([text], "en", content_lexicon, mode="synonym", stopwords="full")
+    assert not {word for _, _, word, _ in full} & set(CONTENT_WORDS)  # what the function lists fix
+    (p,) = perturb([text], "en", content_lexicon, mode="synonym", rate=1.0, seed=0)
+    assert counts_of(p) == Counts(word_count=17, stopword_count=8, protected_count=0, no_candidate_count=0, eligible_count=9)
+    assert len(p.edits) == 9
+
+
+def test_the_share_of_eligible_words_changed_is_the_rate(content_lexicon: Lexicon) -> None:
+    import random
+
+    vocab = [*CONTENT_WORDS, "Home", "GOOD", "Years", "the", "at", "they", "we", "old", "dog", "river", "a", "of"]
+    draw = random.Random(5)
+    texts = [" ".join(draw.choice(vocab) for _ in range(draw.randint(3, 15))) for _ in range(400)]
+    for rate in (0.15, 0.5):
+        out = perturb(texts, "en", content_lexicon, mode="synonym", rate=rate, seed=17)
+        eligible = sum(p.eligible_count for p in out)
+        changed = sum(len(p.edits) for p in out)
+        assert eligible > 2000
+        # 400 texts of about 5 eligible words: the share's standard deviation is
+        # below 0.012, so 0.04 is over three of them.
+        assert abs(changed / eligible - rate) < 0.04, (changed, eligible)
+        for p, text in zip(out, texts):
+            assert p.word_count == p.stopword_count + p.protected_count + p.no_candidate_count + p.eligible_count
+            assert len(p.edits) <= p.eligible_count
+            assert all(word_key(e.replacement) != word_key(e.original) for e in p.edits)
+
+
+def test_a_replacement_equal_to_the_word_ignoring_case_is_never_offered(tmp_path: Path) -> None:
+    # Upper-cased, Straße is STRASSE: no edit of STRASSE may pick it. The lexicon
+    # keys differ (straße, strasse), so only casing makes the two equal.
+    path = tmp_path / "de.tsv"
+    path.write_text("de\tStraße\tde\tStrasse\nde\tStrasse\tde\tWeg\n", encoding="utf-8")
+    lex = Lexicon.from_files([path])
+    (cands,) = candidates(["STRASSE strasse"], "de", lex, mode="synonym", stopwords="none")
+    assert [(word, options) for _, _, word, options in cands] == [
+        ("STRASSE", [("de", ["WEG"])]),
+        ("strasse", [("de", ["Straße", "Weg"])]),
+    ]
+    out = perturb(["STRASSE"] * 50, "de", lex, mode="synonym", rate=1.0, seed=0, stopwords="none")
+    assert {e.replacement for p in out for e in p.edits} == {"WEG"}
+    # With Straße its only candidate, STRASSE has none: no edit, not eligible.
+    path.write_text("de\tStraße\tde\tStrasse\n", encoding="utf-8")
+    (p,) = perturb(["STRASSE Strasse"], "de", Lexicon.from_files([path]), mode="synonym", rate=1.0, seed=0)
+    assert [(e.original, e.replacement) for e in p.edits] == [("Strasse", "Straße")]
+    assert (p.no_candidate_count, p.eligible_count) == (1, 1)
 
 
 def test_codeswitch_picks_target_languages(fixture_lexicon: Lexicon) -> None:
@@ -119,6 +218,8 @@ def test_apply_edits_matches_perturb_and_rejects_overlaps(fixture_lexicon: Lexic
     edits = [[(*e.original_span, e.replacement, e.lang) for e in p.edits] for p in made]
     again = apply_edits(texts, edits)
     assert as_tuples(again) == as_tuples(made)
+    for p, words in zip(again, segment_words(texts, "en", stopwords="none")):
+        assert counts_of(p) == Counts(len(words), 0, 0, 0, 0)
     with pytest.raises(ValueError, match="text 0"):
         apply_edits(["abcdef"], [[(0, 3, "x", "en"), (2, 4, "y", "en")]])
     with pytest.raises(ValueError, match="text 0: edit span \\(4, 99\\)"):
@@ -155,16 +256,27 @@ def text_and_spans(draw):
 @given(case=text_and_spans(), seed=st.integers(0, 2**32), rate=st.floats(0.0, 1.0))
 def test_protected_spans_never_change_and_map_exactly(fixture_lexicon: Lexicon, case, seed: int, rate: float) -> None:
     text, spans = case
-    (p,) = perturb([text], "en", fixture_lexicon, mode="mixed", rate=rate, seed=seed, target_langs=TARGETS, protect=[spans], keep_stopwords=False)
+    (p,) = perturb([text], "en", fixture_lexicon, mode="mixed", rate=rate, seed=seed, target_langs=TARGETS, protect=[spans], stopwords="none")
     for start, end in spans:
         new_start, new_end = p.map_span(start, end)
         assert p.text[new_start:new_end] == text[start:end]
 
 
+@given(case=text_and_spans(), seed=st.integers(0, 2**32), stopwords=st.sampled_from(["function", "full", "none"]))
+def test_word_counts_add_up_and_rate_one_changes_every_eligible_word(fixture_lexicon: Lexicon, case, seed: int, stopwords) -> None:
+    text, spans = case
+    kwargs = dict(mode="mixed", target_langs=TARGETS, protect=[spans], stopwords=stopwords)
+    (p,) = perturb([text], "en", fixture_lexicon, rate=1.0, seed=seed, **kwargs)
+    (cands,) = candidates([text], "en", fixture_lexicon, **kwargs)
+    assert counts_of(p) == reference_counts_of([text], "en", fixture_lexicon, [cands], [spans], stopwords)[0]
+    assert p.word_count == p.stopword_count + p.protected_count + p.no_candidate_count + p.eligible_count
+    assert len(p.edits) == p.eligible_count == len(cands)
+
+
 @given(case=text_and_spans(), seed=st.integers(0, 2**32))
 def test_map_span_round_trips(fixture_lexicon: Lexicon, case, seed: int) -> None:
     text, spans = case
-    (p,) = perturb([text], "en", fixture_lexicon, mode="mixed", rate=0.7, seed=seed, target_langs=TARGETS, keep_stopwords=False)
+    (p,) = perturb([text], "en", fixture_lexicon, mode="mixed", rate=0.7, seed=seed, target_langs=TARGETS, stopwords="none")
     inside = lambda pos: any(s < pos < e for (s, e) in (ed.original_span for ed in p.edits))  # noqa: E731
     forward = [(e.original_span, e.new_span) for e in p.edits]
     for start, end in spans:
@@ -215,4 +327,5 @@ def test_real_lexicon_perturbation_equals_the_reference(shared_lexicon: Lexicon)
         got = perturb(texts, "en", shared_lexicon, mode=mode, rate=0.6, seed=7, target_langs=targets)
         cands = candidates(texts, "en", shared_lexicon, mode=mode, target_langs=targets)
         assert as_tuples(got) == reference_perturb(texts, cands, rate=0.6, seed=7)
+        assert [counts_of(p) for p in got] == reference_counts_of(texts, "en", shared_lexicon, cands)
         assert any(p.edits for p in got)

@@ -480,6 +480,47 @@ def test_a_raw_tokenizer_gives_the_features_of_its_transformers_wrapper(tokenize
         np.testing.assert_array_equal(ours[key], wrapped[key], err_msg=key)
 
 
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_a_qa_tokenizer_gives_the_features_of_the_tokenizer_it_wraps(tokenizer_pair, train):
+    tok, hf = tokenizer_pair
+    prepare = qa.prepare_train_features if train else qa.prepare_eval_features
+    for source in (hf, tok):
+        built = qa.QATokenizer(source)
+        for setting in (SETTINGS[0], SETTINGS[2]):
+            direct = prepare(FIXTURES, source, **setting)
+            via_object = prepare(FIXTURES, built, **setting)
+            assert sorted(via_object) == sorted(direct)
+            for key in direct:
+                np.testing.assert_array_equal(via_object[key], direct[key], err_msg=key)
+                assert via_object[key].dtype == direct[key].dtype, key
+
+
+def test_a_qa_tokenizer_snapshots_pad_id_and_token_types(tokenizer_named):
+    tok, hf = tokenizer_named("unigram-metaspace")
+    built = qa.QATokenizer(hf)
+    assert built.pad_id == hf.pad_token_id
+    assert built.token_type_ids == ("token_type_ids" in hf.model_input_names)
+    assert qa.QATokenizer(tok).token_type_ids  # a raw tokenizer does not say: keep them
+    assert "pieces" in repr(built)
+    core = _core.QATokenizer.from_json(tok.to_str())
+    assert core.pad_id == tok.token_to_id("<pad>") and core.vocab_size == tok.get_vocab_size()
+    with pytest.raises(TypeError, match="expected a transformers fast tokenizer"):
+        qa.QATokenizer("bert-base-cased")
+    with pytest.raises(ValueError, match="invalid tokenizer JSON"):
+        _core.QATokenizer.from_json("{not json")
+
+
+def test_the_core_functions_take_a_parsed_tokenizer_or_its_json(tokenizer_named):
+    tok, _ = tokenizer_named("wordpiece")
+    args = ([ex.question.lstrip() for ex in FIXTURES], [ex.context for ex in FIXTURES])
+    parsed = _core.qa_eval_features(_core.QATokenizer.from_json(tok.to_str()), *args, max_length=40, stride=8, max_query_length=10)
+    text = _core.qa_eval_features(tok.to_str(), *args, max_length=40, stride=8, max_query_length=10)
+    for key in text:
+        np.testing.assert_array_equal(parsed[key], text[key], err_msg=key)
+    with pytest.raises(TypeError):
+        _core.qa_eval_features(tok, *args)  # type: ignore[arg-type]
+
+
 def test_serial_and_parallel_runs_agree(tokenizer_named):
     tok, _ = tokenizer_named("wordpiece")
     args = (

@@ -86,3 +86,13 @@ def test_iso_639_1_and_639_3_codes_agree(pair: tuple[str, str]) -> None:
 def test_unknown_language_code_is_a_value_error_naming_it() -> None:
     with pytest.raises(ValueError, match="'?\"?qq\"?'?"):
         segment_words(["text"], "qq")
+
+
+def test_function_words_split_unspaced_scripts_without_a_lexicon() -> None:
+    # 我们 (we) and 的 are on the Chinese function-word list; with no list, every Han
+    # character stands alone.
+    assert words("我们的房子", "zh") == ["我们", "的", "房", "子"]
+    (spans,) = segment_words(["我们的房子"], "zh", stopwords="none")
+    assert len(spans) == 5
+    # The Japanese particles の and は cut the kana run they sit in.
+    assert words("東京のすしはおいしい", "ja") == ["東", "京", "の", "すし", "は", "おいしい"]

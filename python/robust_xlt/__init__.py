@@ -14,18 +14,20 @@ from robust_xlt._core import (
     known_languages,
     normalize_lang,
 )
-from robust_xlt.perturbation import apply_edits, candidates, load_lexicon, perturb, segment_words
-from robust_xlt.stopwords import stopword_set
+from robust_xlt.perturbation import StopWords, apply_edits, candidates, load_lexicon, perturb, segment_words
+from robust_xlt.stopwords import function_word_languages, stopword_set
 
 __all__ = [
     "Edit",
     "FormatError",
     "Lexicon",
     "Perturbation",
+    "StopWords",
     "WordSet",
     "apply_edits",
     "candidates",
     "core_version",
+    "function_word_languages",
     "known_languages",
     "load_lexicon",
     "normalize_lang",

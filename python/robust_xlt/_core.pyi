@@ -10,6 +10,7 @@ __all__ = [
     "FormatError",
     "Lexicon",
     "Perturbation",
+    "QATokenizer",
     "WordSet",
     "apply_edits",
     "candidates",
@@ -68,6 +69,18 @@ class Perturbation:
     def text(self) -> str: ...
     @property
     def edits(self) -> list[Edit]: ...
+    # The original text's words by class; they add up to word_count. From
+    # apply_edits only word_count is set (the others are 0).
+    @property
+    def word_count(self) -> int: ...
+    @property
+    def stopword_count(self) -> int: ...
+    @property
+    def protected_count(self) -> int: ...
+    @property
+    def no_candidate_count(self) -> int: ...
+    @property
+    def eligible_count(self) -> int: ...
     def map_span(self, start: int, end: int) -> tuple[int, int]: ...
     def map_span_back(self, start: int, end: int) -> tuple[int, int]: ...
 
@@ -100,8 +113,17 @@ def candidates(
 def apply_edits(texts: list[str], edits: list[list[tuple[int, int, str, str]]]) -> list[Perturbation]: ...
 
 # ---- QA features ----
+@final
+class QATokenizer:
+    @staticmethod
+    def from_json(json: str) -> QATokenizer: ...
+    @property
+    def pad_id(self) -> int | None: ...
+    @property
+    def vocab_size(self) -> int: ...
+
 def qa_train_features(
-    tokenizer_json: str,
+    tokenizer: QATokenizer | str,
     questions: list[str],
     contexts: list[str],
     answers: list[tuple[int, int] | None],
@@ -113,7 +135,7 @@ def qa_train_features(
     parallel: bool = True,
 ) -> dict[str, npt.NDArray[np.int64]]: ...
 def qa_eval_features(
-    tokenizer_json: str,
+    tokenizer: QATokenizer | str,
     questions: list[str],
     contexts: list[str],
     *,

@@ -3,6 +3,22 @@
 Every function takes a whole batch: one call crosses into Rust, which releases
 the GIL and spreads the texts over the cores. Offsets are code points, as
 Python string indices are.
+
+Which words may change: segmentation finds the words of a text; a word is
+*eligible* when it is not a stop word (of the list `stopwords` names, see
+`robust_xlt.stopwords`), lies outside every protected span, and has at least one
+candidate replacement. A candidate is a lexicon synonym or translation that, in
+the word's casing, differs from the word ignoring case, so every edit changes
+the text. `perturb` changes each eligible word with probability `rate`,
+independently: without `max_edits`, the expected share of eligible words changed
+is `rate`.
+
+Each `Perturbation` of `perturb` counts the words of its original text, each in
+the first class it falls in: `stopword_count` (stop words, protected or not),
+`protected_count` (other words overlapping a protected span),
+`no_candidate_count` (other words without a candidate) and `eligible_count`;
+these add up to `word_count`, and `len(edits)` eligible words changed, so
+`len(edits) / eligible_count` is the effective edit rate.
 """
 
 from __future__ import annotations
@@ -14,7 +30,19 @@ from typing import Literal
 
 from robust_xlt import _core
 from robust_xlt._core import Lexicon, Perturbation
-from robust_xlt.stopwords import stopword_set
+from robust_xlt.stopwords import StopWords, stopword_set
+
+__all__ = [
+    "Mode",
+    "Span",
+    "StopWords",
+    "WordCandidates",
+    "apply_edits",
+    "candidates",
+    "load_lexicon",
+    "perturb",
+    "segment_words",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +62,11 @@ def load_lexicon(paths: Sequence[str | PathLike[str]], format: str | None = None
     return lexicon
 
 
-def segment_words(texts: Sequence[str], lang: str, lexicon: Lexicon | None = None) -> list[list[Span]]:
-    """Code-point spans of the words of each text.
+def segment_words(
+    texts: Sequence[str], lang: str, lexicon: Lexicon | None = None, *, stopwords: StopWords = "function"
+) -> list[list[Span]]:
+    """Code-point spans of the words of each text, as `perturb` with the same
+    `lexicon` and `stopwords` finds them.
 
     Unicode word boundaries (UAX #29) keep combining marks inside words.
     Han, kana, Thai, Lao, Khmer and Myanmar runs are split by longest match
@@ -43,7 +74,7 @@ def segment_words(texts: Sequence[str], lang: str, lexicon: Lexicon | None = Non
     knows a word, a Han character stands alone and other unmatched runs of one
     script stay together.
     """
-    return _core.segment_words(list(texts), lang, lexicon, stopword_set(lang))
+    return _core.segment_words(list(texts), lang, lexicon, stopword_set(lang, stopwords))
 
 
 def perturb(
@@ -57,15 +88,17 @@ def perturb(
     target_langs: Sequence[str] | None = None,
     protect: Sequence[Sequence[Span]] | None = None,
     max_edits: int | None = None,
-    keep_stopwords: bool = True,
+    stopwords: StopWords = "function",
 ) -> list[Perturbation]:
     """Replaces words with synonyms (`synonym`), translations into one of
     `target_langs` (`codeswitch`), or either (`mixed`).
 
-    Each eligible word (it has a candidate, lies outside `protect`, and is
-    not a stop word unless `keep_stopwords` is False) is replaced with
-    probability `rate`; at most `max_edits` edits per text. Text `i` draws only
+    Each eligible word (not a stop word of the `stopwords` list: "function"
+    words, the "full" stopwordsiso list, or "none"; outside `protect`; with a
+    candidate) is replaced with probability `rate`; past `max_edits` edits in a
+    text, a uniform subset of the chosen words is kept. Text `i` draws only
     from the generator of (`seed`, i): the result does not depend on threads.
+    Each result carries the word counts described in the module docstring.
     """
     return _core.perturb(
         list(texts),
@@ -77,7 +110,7 @@ def perturb(
         target_langs=_optional_list(target_langs),
         protect=_optional_spans(protect),
         max_edits=max_edits,
-        stopwords=stopword_set(lang) if keep_stopwords else None,
+        stopwords=stopword_set(lang, stopwords),
     )
 
 
@@ -89,10 +122,11 @@ def candidates(
     mode: Mode,
     target_langs: Sequence[str] | None = None,
     protect: Sequence[Sequence[Span]] | None = None,
-    keep_stopwords: bool = True,
+    stopwords: StopWords = "function",
 ) -> list[list[WordCandidates]]:
     """Per text, each eligible word and its replacements grouped by language,
-    already in the word's casing: the search space of an adversary."""
+    already in the word's casing: the search space of an adversary. The
+    options mean what they mean for `perturb`."""
     return _core.candidates(
         list(texts),
         lang,
@@ -100,7 +134,7 @@ def candidates(
         mode=mode,
         target_langs=_optional_list(target_langs),
         protect=_optional_spans(protect),
-        stopwords=stopword_set(lang) if keep_stopwords else None,
+        stopwords=stopword_set(lang, stopwords),
     )
 
 
@@ -108,7 +142,11 @@ def apply_edits(
     texts: Sequence[str], edits: Sequence[Sequence[tuple[int, int, str, str]]]
 ) -> list[Perturbation]:
     """Applies chosen edits, per text (start, end, replacement, lang), with
-    span maps. Edits of one text must not overlap."""
+    span maps. Edits of one text must not overlap.
+
+    With no lexicon to tell eligible words, each result sets only `word_count`
+    (the words segmentation finds without a dictionary: those of `perturb` on
+    scripts written with spaces); its other four counts are 0."""
     return _core.apply_edits(list(texts), [list(e) for e in edits])
 
 

@@ -38,6 +38,7 @@ from robust_xlt import _core
 __all__ = [
     "AnswerLike",
     "QAExampleLike",
+    "QATokenizer",
     "postprocess",
     "prepare_eval_features",
     "prepare_train_features",
@@ -85,19 +86,55 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def _tokenizer_settings(tokenizer: Any) -> tuple[str, int | None, bool]:
     """tokenizer.json text, pad id (None: the core takes the tokenizer's own) and
-    whether the model takes token_type_ids.
-
-    The JSON is serialised on every call (about 40 ms for the 250k-piece XLM-R
-    tokenizer) so a tokenizer changed since the last call is never stale; the core
-    parses each distinct JSON only once."""
+    whether the model takes token_type_ids."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if isinstance(backend, tokenizers.Tokenizer):
         return backend.to_str(), tokenizer.pad_token_id, "token_type_ids" in tokenizer.model_input_names
     if isinstance(tokenizer, tokenizers.Tokenizer):
         return tokenizer.to_str(), None, True
     raise TypeError(
-        f"expected a transformers fast tokenizer or a tokenizers.Tokenizer, got {type(tokenizer).__name__}"
+        "expected a transformers fast tokenizer or a tokenizers.Tokenizer (or, for the feature functions, "
+        f"a robust_xlt.qa.QATokenizer), got {type(tokenizer).__name__}"
     )
+
+
+class QATokenizer:
+    """A tokenizer for `prepare_train_features` and `prepare_eval_features`, parsed
+    by the Rust core once.
+
+    Given a transformers fast tokenizer or a `tokenizers.Tokenizer`, those functions
+    serialise it to JSON on every call (about 40 ms for the 250k-piece XLM-R
+    tokenizer) so that a tokenizer changed since the last call is never stale. Build
+    one of these per run instead and pass it: it is a snapshot of `tokenizer` (its
+    tokenizer.json, pad id and whether the model takes token_type_ids), and later
+    changes to `tokenizer` do not reach it. Immutable; safe to share across threads.
+    """
+
+    __slots__ = ("_core", "_pad_id", "_token_type_ids")
+
+    def __init__(self, tokenizer: Any) -> None:
+        tokenizer_json, pad_id, with_types = _tokenizer_settings(tokenizer)
+        self._core = _core.QATokenizer.from_json(tokenizer_json)
+        self._pad_id = pad_id
+        self._token_type_ids = with_types
+
+    @property
+    def pad_id(self) -> int | None:
+        """The id rows are padded with: the transformers tokenizer's pad token, else
+        the tokenizer.json's padding settings or `<pad>` / `[PAD]` token; None when
+        there is none (the feature functions then raise ValueError)."""
+        return self._core.pad_id if self._pad_id is None else self._pad_id
+
+    @property
+    def token_type_ids(self) -> bool:
+        """Whether the features include `token_type_ids` (the model takes them)."""
+        return self._token_type_ids
+
+    def __repr__(self) -> str:
+        return (
+            f"QATokenizer({self._core.vocab_size} pieces, pad_id={self.pad_id}, "
+            f"token_type_ids={self._token_type_ids})"
+        )
 
 
 def _first_answer(index: int, example: QAExampleLike) -> tuple[int, int] | None:
@@ -115,31 +152,31 @@ def _prepare(
     for name, value in (("max_length", max_length), ("stride", stride), ("max_query_length", max_query_length)):
         if value < 0:
             raise ValueError(f"{name} must not be negative, got {value}")
-    tokenizer_json, pad_id, with_types = _tokenizer_settings(tokenizer)
+    qa_tokenizer = tokenizer if isinstance(tokenizer, QATokenizer) else QATokenizer(tokenizer)
     questions = [ex.question.lstrip() for ex in examples]  # as run_qa.py does
     contexts = [ex.context for ex in examples]
     settings: dict[str, Any] = dict(
         max_length=max_length,
         stride=stride,
         max_query_length=max_query_length,
-        pad_id=pad_id,
+        pad_id=qa_tokenizer.pad_id,
         parallel=not _in_forked_child,
     )
     features: dict[str, np.ndarray]
     if train:
         answers = [_first_answer(i, ex) for i, ex in enumerate(examples)]
-        features = _core.qa_train_features(tokenizer_json, questions, contexts, answers, **settings)
+        features = _core.qa_train_features(qa_tokenizer._core, questions, contexts, answers, **settings)
     else:
-        features = _core.qa_eval_features(tokenizer_json, questions, contexts, **settings)
+        features = _core.qa_eval_features(qa_tokenizer._core, questions, contexts, **settings)
         features["example_id"] = features["overflow_to_sample_mapping"]
-    if not with_types:
+    if not qa_tokenizer.token_type_ids:
         del features["token_type_ids"]
     return features
 
 
 def prepare_train_features(
     examples: Sequence[QAExampleLike],
-    tokenizer: Any,
+    tokenizer: QATokenizer | Any,
     max_length: int = 384,
     stride: int = 128,
     max_query_length: int = 64,
@@ -157,9 +194,11 @@ def prepare_train_features(
     token; 0, the CLS position, when the answer is not wholly inside the window or the
     example has none); `overflow_to_sample_mapping` (the example index of each feature).
 
-    One call tokenizes the whole batch (each distinct context once); pass thousands of
-    examples rather than a few, since each call also serialises the tokenizer (about
-    35 ms for the 250k-piece XLM-R one).
+    `tokenizer` is a `QATokenizer`, a transformers fast tokenizer or a
+    `tokenizers.Tokenizer`. One call tokenizes the whole batch (each distinct context
+    once). Given anything but a `QATokenizer`, each call also serialises the tokenizer
+    (about 40 ms for the 250k-piece XLM-R one): build a `QATokenizer` once and pass it
+    when calling per training batch.
 
     Raises ValueError naming the example for an empty question or context, an answer
     outside its context, or settings whose windows cannot fit
@@ -170,7 +209,7 @@ def prepare_train_features(
 
 def prepare_eval_features(
     examples: Sequence[QAExampleLike],
-    tokenizer: Any,
+    tokenizer: QATokenizer | Any,
     max_length: int = 384,
     stride: int = 128,
     max_query_length: int = 64,

@@ -17,6 +17,8 @@ struct LangInfo {
 
 // Macrolanguages (ar, zh, sw, ms, fa, ...) accept their member codes too, since
 // resources name the member: OMW's `arb`, `cmn`, `zsm`; TyDiQA's `swh`.
+// One language per line: a table reads better than rustfmt's one field per line.
+#[rustfmt::skip]
 const LANGUAGES: &[LangInfo] = &[
     LangInfo { code: "af", aliases: &["afr"] },
     LangInfo { code: "am", aliases: &["amh"] },
@@ -157,7 +159,11 @@ mod tests {
             ("id", "ind"),
             ("ms", "zsm"),
         ] {
-            assert_eq!(Lang::parse(a).unwrap(), Lang::parse(b).unwrap(), "{a} vs {b}");
+            assert_eq!(
+                Lang::parse(a).unwrap(),
+                Lang::parse(b).unwrap(),
+                "{a} vs {b}"
+            );
         }
         assert_eq!(Lang::parse("ENG").unwrap().code(), "en");
         assert_eq!(Lang::parse("zh-Hans").unwrap().code(), "zh");

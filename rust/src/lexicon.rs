@@ -190,12 +190,20 @@ impl Lexicon {
         }
         // Sort by (language, key) so candidate lists, and so seeded picks among
         // them, do not depend on the order of files or lines.
-        let order: Vec<(Lang, String)> = lex.entries.iter().map(|e| (e.lang, e.key.clone())).collect();
+        let order: Vec<(Lang, String)> = lex
+            .entries
+            .iter()
+            .map(|e| (e.lang, e.key.clone()))
+            .collect();
         lex.entries.par_iter_mut().for_each(|entry| {
             // A translation spelled like the word itself (en "hotel", de
             // "Hotel") would change nothing: drop it once here, not per lookup.
-            entry.related.retain(|&id| order[id as usize].1 != entry.key);
-            entry.related.sort_unstable_by(|&a, &b| order[a as usize].cmp(&order[b as usize]));
+            entry
+                .related
+                .retain(|&id| order[id as usize].1 != entry.key);
+            entry
+                .related
+                .sort_unstable_by(|&a, &b| order[a as usize].cmp(&order[b as usize]));
             entry.related.dedup();
         });
         lex
@@ -235,15 +243,24 @@ impl Lexicon {
     /// word's own language), sorted by key.
     pub fn related_in(&self, word: &str, lang: Lang, target: Lang) -> Vec<&str> {
         self.lookup(word, lang)
-            .map(|entry| self.related_slice(entry, target).iter().map(|&id| self.entries[id as usize].form.as_str()).collect())
+            .map(|entry| {
+                self.related_slice(entry, target)
+                    .iter()
+                    .map(|&id| self.entries[id as usize].form.as_str())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Related entry ids of `entry` in language `target`, a contiguous slice
     /// since `related` is sorted by language first.
     fn related_slice<'a>(&self, entry: &'a Entry, target: Lang) -> &'a [u32] {
-        let lo = entry.related.partition_point(|&id| self.entries[id as usize].lang < target);
-        let hi = entry.related.partition_point(|&id| self.entries[id as usize].lang <= target);
+        let lo = entry
+            .related
+            .partition_point(|&id| self.entries[id as usize].lang < target);
+        let hi = entry
+            .related
+            .partition_point(|&id| self.entries[id as usize].lang <= target);
         &entry.related[lo..hi]
     }
 
@@ -251,7 +268,12 @@ impl Lexicon {
     /// language, skipping empty groups; the order of `targets` is kept. No
     /// string is built: callers spell out only the forms they pick.
     pub fn related_by_key(&self, key: &str, lang: Lang, targets: &[Lang]) -> Vec<(Lang, &[u32])> {
-        let Some(entry) = self.index.get(&lang).and_then(|m| m.get(key)).map(|&id| &self.entries[id as usize]) else {
+        let Some(entry) = self
+            .index
+            .get(&lang)
+            .and_then(|m| m.get(key))
+            .map(|&id| &self.entries[id as usize])
+        else {
             return Vec::new();
         };
         targets
@@ -414,7 +436,10 @@ fn parse_omw(path: &Path, lines: &[(usize, String)]) -> Result<Parsed> {
             return Err(malformed(
                 path,
                 *number,
-                format!("expected 'synset TAB lang:lemma TAB word', found {} column(s): {line:?}", columns.len()),
+                format!(
+                    "expected 'synset TAB lang:lemma TAB word', found {} column(s): {line:?}",
+                    columns.len()
+                ),
             ));
         }
         let (synset, kind, word) = (columns[0], columns[1], columns[2]);
@@ -447,7 +472,11 @@ fn parse_omw(path: &Path, lines: &[(usize, String)]) -> Result<Parsed> {
             continue; // definitions, examples, roots and plural forms are not synonyms
         }
         if synset.is_empty() {
-            return Err(malformed(path, *number, format!("empty synset id: {line:?}")));
+            return Err(malformed(
+                path,
+                *number,
+                format!("empty synset id: {line:?}"),
+            ));
         }
         if word.trim().is_empty() {
             // The Wiktionary English file has such rows: nothing to learn from
@@ -459,7 +488,9 @@ fn parse_omw(path: &Path, lines: &[(usize, String)]) -> Result<Parsed> {
             });
             continue;
         }
-        parsed.synsets.push((synset.to_string(), lang, word.to_string()));
+        parsed
+            .synsets
+            .push((synset.to_string(), lang, word.to_string()));
     }
     Ok(parsed)
 }
@@ -476,12 +507,17 @@ fn parse_muse(path: &Path, lines: &[(usize, String)]) -> Result<Parsed> {
         let fields: Vec<&str> = line.split_whitespace().collect();
         match fields.as_slice() {
             [] => continue,
-            [a, b] => parsed.pairs.push(vec![(src, a.to_string()), (tgt, b.to_string())]),
+            [a, b] => parsed
+                .pairs
+                .push(vec![(src, a.to_string()), (tgt, b.to_string())]),
             _ => {
                 return Err(malformed(
                     path,
                     *number,
-                    format!("expected 'source_word target_word', found {} field(s): {line:?}", fields.len()),
+                    format!(
+                        "expected 'source_word target_word', found {} field(s): {line:?}",
+                        fields.len()
+                    ),
                 ))
             }
         }
@@ -500,16 +536,23 @@ fn parse_tsv(path: &Path, lines: &[(usize, String)]) -> Result<Parsed> {
             return Err(malformed(
                 path,
                 *number,
-                format!("expected 'lang TAB word TAB lang TAB word', found {} column(s): {line:?}", fields.len()),
+                format!(
+                    "expected 'lang TAB word TAB lang TAB word', found {} column(s): {line:?}",
+                    fields.len()
+                ),
             ));
         };
         let parse = |code: &str| {
-            Lang::parse(code).map_err(|_| malformed(path, *number, format!("unknown language code {code:?}")))
+            Lang::parse(code)
+                .map_err(|_| malformed(path, *number, format!("unknown language code {code:?}")))
         };
         if word_a.trim().is_empty() || word_b.trim().is_empty() {
             return Err(malformed(path, *number, format!("empty word: {line:?}")));
         }
-        parsed.pairs.push(vec![(parse(lang_a)?, word_a.to_string()), (parse(lang_b)?, word_b.to_string())]);
+        parsed.pairs.push(vec![
+            (parse(lang_a)?, word_a.to_string()),
+            (parse(lang_b)?, word_b.to_string()),
+        ]);
     }
     Ok(parsed)
 }
@@ -525,12 +568,16 @@ mod tests {
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);
-        fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+        fs::File::create(&path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
         path
     }
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("robust-xlt-lexicon-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("robust-xlt-lexicon-{name}-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         dir
     }
@@ -539,18 +586,29 @@ mod tests {
     fn omw_synsets_give_synonyms_and_translations_across_files() {
         let dir = temp_dir("omw");
         let eng = write(&dir, "wn-eng.tab", "# test\teng\turl\tlicence\n1-n\teng:lemma\tdog\n1-n\teng:lemma\tHound\n1-n\teng:def\t0\ta dog\n");
-        let deu = write(&dir, "wn-deu.tab", "# test\tdeu\turl\tlicence\n1-n\tdeu:lemma\tHund\n2-n\tdeu:lemma\tKatze\n");
+        let deu = write(
+            &dir,
+            "wn-deu.tab",
+            "# test\tdeu\turl\tlicence\n1-n\tdeu:lemma\tHund\n2-n\tdeu:lemma\tKatze\n",
+        );
         let lex = Lexicon::from_files(&[(eng, None), (deu, None)]).unwrap();
         assert_eq!(lex.related_in("DOG", lang("en"), lang("en")), ["Hound"]);
         assert_eq!(lex.related_in("dog", lang("en"), lang("de")), ["Hund"]);
-        assert_eq!(lex.related_in("hund", lang("de"), lang("en")), ["dog", "Hound"]);
+        assert_eq!(
+            lex.related_in("hund", lang("de"), lang("en")),
+            ["dog", "Hound"]
+        );
         assert!(lex.related_in("Katze", lang("de"), lang("en")).is_empty());
     }
 
     #[test]
     fn unprefixed_rows_take_the_header_language() {
         let dir = temp_dir("mcr");
-        let spa = write(&dir, "wn-data-spa.tab", "# MCR\tspa\turl\tCC\n1-n\tlemma\tperro\n1-n\tlemma\tcan\n1-r\tlemma\ta_capella\n");
+        let spa = write(
+            &dir,
+            "wn-data-spa.tab",
+            "# MCR\tspa\turl\tCC\n1-n\tlemma\tperro\n1-n\tlemma\tcan\n1-r\tlemma\ta_capella\n",
+        );
         let lex = Lexicon::from_files(&[(spa, None)]).unwrap();
         assert_eq!(lex.related_in("perro", lang("es"), lang("es")), ["can"]);
         assert_eq!(lex.multiword_entries(), 1);
@@ -561,7 +619,10 @@ mod tests {
         let dir = temp_dir("muse");
         let muse = write(&dir, "en-de.txt", "the die\nthe der\ndog hund\n\n");
         let lex = Lexicon::from_files(&[(muse, None)]).unwrap();
-        assert_eq!(lex.related_in("The", lang("en"), lang("de")), ["der", "die"]);
+        assert_eq!(
+            lex.related_in("The", lang("en"), lang("de")),
+            ["der", "die"]
+        );
         assert_eq!(lex.related_in("hund", lang("deu"), lang("eng")), ["dog"]);
     }
 
@@ -569,15 +630,24 @@ mod tests {
     fn malformed_lines_name_path_and_line() {
         let dir = temp_dir("bad");
         let muse = write(&dir, "en-fr.txt", "cat chat\nbroken line here\n");
-        let err = Lexicon::from_files(&[(muse.clone(), None)]).unwrap_err().to_string();
+        let err = Lexicon::from_files(&[(muse.clone(), None)])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("en-fr.txt:2:"), "{err}");
         assert!(err.contains("broken line here"), "{err}");
 
         let tsv = write(&dir, "mine.tsv", "en\tbig\ten\tlarge\nxx\tfoo\ten\tbar\n");
         let err = Lexicon::from_files(&[(tsv, None)]).unwrap_err().to_string();
-        assert!(err.contains("mine.tsv:2:") && err.contains("\"xx\""), "{err}");
+        assert!(
+            err.contains("mine.tsv:2:") && err.contains("\"xx\""),
+            "{err}"
+        );
 
-        let omw = write(&dir, "empty.tab", "# x\teng\n1-n\teng:lemma\t\n1-n\teng:lemma\tok\n");
+        let omw = write(
+            &dir,
+            "empty.tab",
+            "# x\teng\n1-n\teng:lemma\t\n1-n\teng:lemma\tok\n",
+        );
         let lex = Lexicon::from_files(&[(omw, None)]).unwrap();
         assert_eq!(lex.skipped_lines().len(), 1);
         assert_eq!(lex.skipped_lines()[0].line, 2);
@@ -595,7 +665,10 @@ mod tests {
             Err(CoreError::FileNotFound { .. })
         ));
         let odd = PathBuf::from("/tmp/words.json");
-        assert!(matches!(Lexicon::from_files(&[(odd, None)]), Err(CoreError::InvalidArgument(_))));
+        assert!(matches!(
+            Lexicon::from_files(&[(odd, None)]),
+            Err(CoreError::InvalidArgument(_))
+        ));
     }
 
     #[test]
@@ -609,6 +682,9 @@ mod tests {
             one.related_in("big", lang("en"), lang("en")),
             two.related_in("big", lang("en"), lang("en"))
         );
-        assert_eq!(one.related_in("big", lang("en"), lang("en")), ["great", "huge", "large"]);
+        assert_eq!(
+            one.related_in("big", lang("en"), lang("en")),
+            ["great", "huge", "large"]
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod lang;
 pub mod lexicon;
 pub mod offsets;
 pub mod perturb;
+mod py_qa;
 pub mod qa;
 pub mod rng;
 pub mod segment;
@@ -59,7 +60,9 @@ mod _core {
     use crate::lang::Lang;
     use crate::lexicon::{Format, Lexicon as CoreLexicon, WordSet as CoreWordSet};
     use crate::offsets::CharOffsets;
-    use crate::perturb::{self as core_perturb, CandidateOptions, Mode, PerturbOptions, PlannedEdit};
+    use crate::perturb::{
+        self as core_perturb, CandidateOptions, Mode, PerturbOptions, PlannedEdit,
+    };
     use crate::segment::{segment, ByteSpan, WordLookup};
 
     #[pymodule_export]
@@ -98,23 +101,45 @@ mod _core {
         /// `format` ('omw', 'muse', 'tsv') overrides detection for every file.
         #[staticmethod]
         #[pyo3(signature = (paths, format=None))]
-        fn from_files(py: Python<'_>, paths: Vec<PathBuf>, format: Option<&str>) -> PyResult<Lexicon> {
+        fn from_files(
+            py: Python<'_>,
+            paths: Vec<PathBuf>,
+            format: Option<&str>,
+        ) -> PyResult<Lexicon> {
             let format = format.map(Format::parse).transpose()?;
-            let files: Vec<(PathBuf, Option<Format>)> = paths.into_iter().map(|p| (p, format)).collect();
+            let files: Vec<(PathBuf, Option<Format>)> =
+                paths.into_iter().map(|p| (p, format)).collect();
             let lexicon = without_gil(py, move || CoreLexicon::from_files(&files))?;
-            Ok(Lexicon { inner: Arc::new(lexicon) })
+            Ok(Lexicon {
+                inner: Arc::new(lexicon),
+            })
         }
 
         /// Synonyms of `word` in its language `lang`, in the lexicon's spelling.
         fn synonyms(&self, word: &str, lang: &str) -> PyResult<Vec<String>> {
             let lang = Lang::parse(lang)?;
-            Ok(self.inner.related_in(word, lang, lang).into_iter().map(String::from).collect())
+            Ok(self
+                .inner
+                .related_in(word, lang, lang)
+                .into_iter()
+                .map(String::from)
+                .collect())
         }
 
         /// Translations of `word` from `src_lang` into `tgt_lang`.
-        fn translations(&self, word: &str, src_lang: &str, tgt_lang: &str) -> PyResult<Vec<String>> {
+        fn translations(
+            &self,
+            word: &str,
+            src_lang: &str,
+            tgt_lang: &str,
+        ) -> PyResult<Vec<String>> {
             let (src, tgt) = (Lang::parse(src_lang)?, Lang::parse(tgt_lang)?);
-            Ok(self.inner.related_in(word, src, tgt).into_iter().map(String::from).collect())
+            Ok(self
+                .inner
+                .related_in(word, src, tgt)
+                .into_iter()
+                .map(String::from)
+                .collect())
         }
 
         /// Canonical codes of the languages with at least one word, sorted.
@@ -167,7 +192,9 @@ mod _core {
     impl WordSet {
         #[new]
         fn new(words: Vec<String>) -> WordSet {
-            WordSet { inner: Arc::new(CoreWordSet::new(words)) }
+            WordSet {
+                inner: Arc::new(CoreWordSet::new(words)),
+            }
         }
 
         fn __len__(&self) -> usize {
@@ -205,7 +232,12 @@ mod _core {
         }
     }
 
-    /// A perturbed text, its edits, and the map between the two texts' offsets.
+    /// A perturbed text, its edits, the map between the two texts' offsets, and
+    /// the original's words counted by class: `word_count` = `stopword_count` +
+    /// `protected_count` (non-stop words overlapping a protected span) +
+    /// `no_candidate_count` + `eligible_count`; `len(edits)` words changed.
+    /// From `apply_edits`, which has no lexicon, only `word_count` is set (the
+    /// words without a dictionary) and the other four counts are 0.
     #[pyclass(frozen, module = "robust_xlt")]
     pub struct Perturbation {
         #[pyo3(get)]
@@ -213,18 +245,38 @@ mod _core {
         #[pyo3(get)]
         edits: Vec<Edit>,
         original_len: usize,
+        #[pyo3(get)]
+        word_count: usize,
+        #[pyo3(get)]
+        stopword_count: usize,
+        #[pyo3(get)]
+        protected_count: usize,
+        #[pyo3(get)]
+        no_candidate_count: usize,
+        #[pyo3(get)]
+        eligible_count: usize,
     }
 
     impl Perturbation {
         fn spans(&self, forward: bool) -> Vec<(ByteSpan, ByteSpan)> {
             self.edits
                 .iter()
-                .map(|e| if forward { (e.original_span, e.new_span) } else { (e.new_span, e.original_span) })
+                .map(|e| {
+                    if forward {
+                        (e.original_span, e.new_span)
+                    } else {
+                        (e.new_span, e.original_span)
+                    }
+                })
                 .collect()
         }
 
         fn map(&self, start: usize, end: usize, forward: bool) -> PyResult<(usize, usize)> {
-            let len = if forward { self.original_len } else { self.text.chars().count() };
+            let len = if forward {
+                self.original_len
+            } else {
+                self.text.chars().count()
+            };
             if start > end || end > len {
                 return Err(CoreError::invalid(format!(
                     "span ({start}, {end}) is not inside a text of {len} characters"
@@ -254,7 +306,12 @@ mod _core {
         }
 
         fn __repr__(&self) -> String {
-            format!("Perturbation({:?}, {} edit(s))", self.text, self.edits.len())
+            format!(
+                "Perturbation({:?}, {} edit(s) of {} eligible word(s))",
+                self.text,
+                self.edits.len(),
+                self.eligible_count
+            )
         }
     }
 
@@ -272,16 +329,27 @@ mod _core {
                 lang: e.lang.code(),
             })
             .collect();
+        let counts = perturbed.counts;
         Perturbation {
             text: perturbed.text,
             edits,
             original_len: CharOffsets::new(original).len_chars(),
+            word_count: counts.words,
+            stopword_count: counts.stopwords,
+            protected_count: counts.protected,
+            no_candidate_count: counts.no_candidate,
+            eligible_count: counts.eligible,
         }
     }
 
     /// Code-point spans to byte spans, validated against each text.
-    fn protect_to_bytes(texts: &[String], protect: Option<Vec<Vec<(usize, usize)>>>) -> PyResult<Vec<Vec<ByteSpan>>> {
-        let Some(protect) = protect else { return Ok(Vec::new()) };
+    fn protect_to_bytes(
+        texts: &[String],
+        protect: Option<Vec<Vec<(usize, usize)>>>,
+    ) -> PyResult<Vec<Vec<ByteSpan>>> {
+        let Some(protect) = protect else {
+            return Ok(Vec::new());
+        };
         if protect.len() != texts.len() {
             return Err(CoreError::invalid(format!(
                 "protect has {} entries for {} texts",
@@ -362,8 +430,10 @@ mod _core {
         })
     }
 
-    /// Perturbs a batch of texts with word substitutions from `lexicon`.
-    /// Text `i` draws from the generator of (seed, i) alone.
+    /// Perturbs a batch of texts with word substitutions from `lexicon`. Each
+    /// eligible word (not a stop word, outside `protect`, with a candidate) is
+    /// changed with probability `rate`, at most `max_edits` per text. Text `i`
+    /// draws from the generator of (seed, i) alone.
     #[pyfunction]
     #[pyo3(signature = (texts, lang, lexicon, *, mode, rate, seed, target_langs=None, protect=None, max_edits=None, stopwords=None))]
     #[allow(clippy::too_many_arguments)]
@@ -383,7 +453,10 @@ mod _core {
         let seed = u64::try_from(seed)
             .map_err(|_| CoreError::invalid(format!("seed must lie in [0, 2**64), got {seed}")))?;
         let max_edits = max_edits
-            .map(|m| usize::try_from(m).map_err(|_| CoreError::invalid(format!("max_edits must be >= 0, got {m}"))))
+            .map(|m| {
+                usize::try_from(m)
+                    .map_err(|_| CoreError::invalid(format!("max_edits must be >= 0, got {m}")))
+            })
             .transpose()?;
         let lang = Lang::parse(lang)?;
         let mode = Mode::parse(mode)?;
@@ -409,10 +482,11 @@ mod _core {
     }
 
     /// Per text, each eligible word as (start, end, word, [(lang, [replacements])]),
-    /// with code-point offsets; the options of `perturb` apply.
+    /// with code-point offsets; the options of `perturb` apply. No replacement
+    /// equals its word ignoring case.
     #[pyfunction]
     #[pyo3(signature = (texts, lang, lexicon, *, mode, target_langs=None, protect=None, stopwords=None))]
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn candidates(
         py: Python<'_>,
         texts: Vec<String>,
@@ -440,8 +514,17 @@ mod _core {
                     core_perturb::candidates(text, spans, &lexicon, &options)
                         .into_iter()
                         .map(|c| {
-                            let options = c.options.into_iter().map(|(l, forms)| (l.code(), forms)).collect();
-                            (offsets.to_char(c.span.0), offsets.to_char(c.span.1), c.word, options)
+                            let options = c
+                                .options
+                                .into_iter()
+                                .map(|(l, forms)| (l.code(), forms))
+                                .collect();
+                            (
+                                offsets.to_char(c.span.0),
+                                offsets.to_char(c.span.1),
+                                c.word,
+                                options,
+                            )
                         })
                         .collect()
                 })
@@ -450,7 +533,8 @@ mod _core {
     }
 
     /// Applies chosen edits, per text a list of (start, end, replacement, lang)
-    /// with code-point offsets, non-overlapping, in any order.
+    /// with code-point offsets, non-overlapping, in any order. Of the word
+    /// counts, only `word_count` is set.
     #[pyfunction]
     fn apply_edits(
         py: Python<'_>,
@@ -458,7 +542,12 @@ mod _core {
         edits: Vec<Vec<(usize, usize, String, String)>>,
     ) -> PyResult<Vec<Perturbation>> {
         if edits.len() != texts.len() {
-            return Err(CoreError::invalid(format!("edits has {} entries for {} texts", edits.len(), texts.len())).into());
+            return Err(CoreError::invalid(format!(
+                "edits has {} entries for {} texts",
+                edits.len(),
+                texts.len()
+            ))
+            .into());
         }
         let mut planned = Vec::with_capacity(texts.len());
         for (i, (text, text_edits)) in texts.iter().zip(edits).enumerate() {
@@ -475,7 +564,11 @@ mod _core {
                         .into())
                     }
                 };
-                this.push(PlannedEdit { span, replacement, lang: Lang::parse(&lang)? });
+                this.push(PlannedEdit {
+                    span,
+                    replacement,
+                    lang: Lang::parse(&lang)?,
+                });
             }
             planned.push(this);
         }
@@ -485,7 +578,7 @@ mod _core {
                 .zip(planned)
                 .enumerate()
                 .map(|(i, (text, edits))| {
-                    core_perturb::apply(text, edits)
+                    core_perturb::apply_chosen(text, edits)
                         .map(|p| to_python(text, p))
                         .map_err(|e| CoreError::invalid(format!("text {i}: {e}")))
                 })
@@ -493,159 +586,7 @@ mod _core {
         })
     }
 
-    // ---- QA features ----
-    // (qa.rs does the work; these wrappers copy the batch, release the GIL, and turn
-    // the result into numpy arrays without copying it again.)
-
-    use numpy::ndarray::{Array2, Array3};
-    use numpy::IntoPyArray;
-    use pyo3::exceptions::PyValueError;
-    use pyo3::types::PyDict;
-
-    /// Builds the features with the GIL released and returns them as a dict of arrays.
-    #[allow(clippy::too_many_arguments)]
-    fn qa_features<'py>(
-        py: Python<'py>,
-        tokenizer_json: &str,
-        questions: Vec<String>,
-        contexts: Vec<String>,
-        answers: Vec<Option<(usize, usize)>>,
-        params: crate::qa::QaParams,
-        mode: crate::qa::Mode,
-        parallel: bool,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        if questions.len() != contexts.len() || questions.len() != answers.len() {
-            return Err(PyValueError::new_err(format!(
-                "questions ({}), contexts ({}) and answers ({}) must have the same length",
-                questions.len(),
-                contexts.len(),
-                answers.len()
-            )));
-        }
-        let examples: Vec<crate::qa::QaExample> = questions
-            .into_iter()
-            .zip(contexts)
-            .zip(answers)
-            .map(|((question, context), answer)| crate::qa::QaExample {
-                question,
-                context,
-                answer,
-            })
-            .collect();
-        let features = without_gil(py, || {
-            let tokenizer = crate::qa::cached_tokenizer(tokenizer_json)?;
-            crate::qa::prepare_features(&tokenizer, &examples, &params, mode, parallel)
-        })?;
-
-        let (n, width) = (features.len(), features.max_length);
-        let matrix = |v: Vec<i64>| {
-            Array2::from_shape_vec((n, width), v)
-                .map(|a| a.into_pyarray(py))
-                .map_err(|e| PyValueError::new_err(e.to_string()))
-        };
-        let out = PyDict::new(py);
-        out.set_item("input_ids", matrix(features.input_ids)?)?;
-        out.set_item("attention_mask", matrix(features.attention_mask)?)?;
-        out.set_item("token_type_ids", matrix(features.token_type_ids)?)?;
-        out.set_item(
-            "overflow_to_sample_mapping",
-            features.example_index.into_pyarray(py),
-        )?;
-        match mode {
-            crate::qa::Mode::Train => {
-                out.set_item("start_positions", features.start_positions.into_pyarray(py))?;
-                out.set_item("end_positions", features.end_positions.into_pyarray(py))?;
-            }
-            crate::qa::Mode::Eval => {
-                let offsets = Array3::from_shape_vec((n, width, 2), features.offset_mapping)
-                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
-                out.set_item("offset_mapping", offsets.into_pyarray(py))?;
-            }
-        }
-        Ok(out)
-    }
-
-    /// Training features for extractive QA, the `run_qa.py` recipe in one call.
-    ///
-    /// Each (question, context) pair is encoded with the question first; the question
-    /// is cut to `max_query_length` tokens, the context into windows of at most
-    /// `max_length` tokens in all, consecutive windows sharing `stride` tokens (the
-    /// overlap, as in transformers; not the legacy `doc_stride` step). `answers` holds
-    /// the first gold answer per example as (start, length) in code points, or None.
-    /// Returns int64 arrays `input_ids`, `attention_mask`, `token_type_ids` ([n,
-    /// max_length], padded with the tokenizer's pad id), `start_positions`,
-    /// `end_positions` (0 when the answer is not wholly inside the window) and
-    /// `overflow_to_sample_mapping` (the example index of each feature).
-    /// Raises ValueError naming the example for empty questions or contexts, answers
-    /// outside the context, a bad tokenizer JSON or windows that cannot fit.
-    #[pyfunction]
-    #[pyo3(signature = (tokenizer_json, questions, contexts, answers, *, max_length = 384, stride = 128, max_query_length = 64, pad_id = None, parallel = true))]
-    #[allow(clippy::too_many_arguments)]
-    fn qa_train_features<'py>(
-        py: Python<'py>,
-        tokenizer_json: &str,
-        questions: Vec<String>,
-        contexts: Vec<String>,
-        answers: Vec<Option<(usize, usize)>>,
-        max_length: usize,
-        stride: usize,
-        max_query_length: usize,
-        pad_id: Option<u32>,
-        parallel: bool,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let params = crate::qa::QaParams {
-            max_length,
-            stride,
-            max_query_length,
-            pad_id,
-        };
-        qa_features(
-            py,
-            tokenizer_json,
-            questions,
-            contexts,
-            answers,
-            params,
-            crate::qa::Mode::Train,
-            parallel,
-        )
-    }
-
-    /// Evaluation features for extractive QA: the windows of `qa_train_features`
-    /// with, instead of labels, `offset_mapping` (int32 [n, max_length, 2]: code-point
-    /// offsets into the original context with surrounding whitespace trimmed, -1 for
-    /// question, special and padding tokens).
-    #[pyfunction]
-    #[pyo3(signature = (tokenizer_json, questions, contexts, *, max_length = 384, stride = 128, max_query_length = 64, pad_id = None, parallel = true))]
-    #[allow(clippy::too_many_arguments)]
-    fn qa_eval_features<'py>(
-        py: Python<'py>,
-        tokenizer_json: &str,
-        questions: Vec<String>,
-        contexts: Vec<String>,
-        max_length: usize,
-        stride: usize,
-        max_query_length: usize,
-        pad_id: Option<u32>,
-        parallel: bool,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let params = crate::qa::QaParams {
-            max_length,
-            stride,
-            max_query_length,
-            pad_id,
-        };
-        let answers = vec![None; questions.len()];
-        qa_features(
-            py,
-            tokenizer_json,
-            questions,
-            contexts,
-            answers,
-            params,
-            crate::qa::Mode::Eval,
-            parallel,
-        )
-    }
-    // ---- end QA features ----
+    // QA features: the bindings live in py_qa.rs, the work in qa.rs.
+    #[pymodule_export]
+    use crate::py_qa::{qa_eval_features, qa_train_features, QaTokenizer};
 }

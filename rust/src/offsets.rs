@@ -15,7 +15,10 @@ impl CharOffsets {
         let char_starts = if text.is_ascii() {
             Vec::new()
         } else {
-            text.char_indices().map(|(i, _)| i).chain([text.len()]).collect()
+            text.char_indices()
+                .map(|(i, _)| i)
+                .chain([text.len()])
+                .collect()
         };
         CharOffsets {
             char_starts,

@@ -1,10 +1,14 @@
 //! Batched word substitution: synonyms, code-switching translations, or both.
 //!
-//! The work for one text is: segment it, list each eligible word's candidate
-//! replacements ([`candidates`]), pick edits with the text's own seeded
-//! generator ([`choose_edits`]), and apply them with a span map ([`apply`]).
-//! Candidate listing depends on segmentation; choosing and applying do not,
-//! and the pure-Python reference in the tests re-implements exactly those two.
+//! The work for one text is: segment it, sort its words into stop words,
+//! protected words, words without a candidate and eligible words, each
+//! eligible one with its candidate replacements ([`classify`]), pick edits with
+//! the text's own seeded generator ([`choose_edits`]), and apply them with a
+//! span map ([`apply`]). Classifying depends on segmentation; choosing and
+//! applying do not, and the pure-Python reference in the tests re-implements
+//! exactly those two, plus the counts from the core's word spans.
+
+use std::borrow::Cow;
 
 use rayon::prelude::*;
 
@@ -44,8 +48,17 @@ pub struct CandidateOptions<'a> {
 }
 
 impl<'a> CandidateOptions<'a> {
-    pub fn new(lang: Lang, mode: Mode, target_langs: &[Lang], stopwords: Option<&'a WordSet>) -> Result<Self> {
-        let foreign: Vec<Lang> = target_langs.iter().copied().filter(|&t| t != lang).collect();
+    pub fn new(
+        lang: Lang,
+        mode: Mode,
+        target_langs: &[Lang],
+        stopwords: Option<&'a WordSet>,
+    ) -> Result<Self> {
+        let foreign: Vec<Lang> = target_langs
+            .iter()
+            .copied()
+            .filter(|&t| t != lang)
+            .collect();
         if mode != Mode::Synonym && foreign.is_empty() {
             return Err(CoreError::invalid(format!(
                 "mode {mode:?} needs target_langs other than the source language {:?}",
@@ -58,8 +71,19 @@ impl<'a> CandidateOptions<'a> {
             Mode::Mixed => std::iter::once(lang).chain(foreign).collect(),
         };
         let mut seen = Vec::new();
-        let targets = targets.into_iter().filter(|t| { let new = !seen.contains(t); seen.push(*t); new }).collect();
-        Ok(CandidateOptions { lang, targets, stopwords })
+        let targets = targets
+            .into_iter()
+            .filter(|t| {
+                let new = !seen.contains(t);
+                seen.push(*t);
+                new
+            })
+            .collect();
+        Ok(CandidateOptions {
+            lang,
+            targets,
+            stopwords,
+        })
     }
 }
 
@@ -90,27 +114,78 @@ pub struct Edit {
     pub lang: Lang,
 }
 
+/// What segmentation found in one text, each word counted once, in the first
+/// of these classes it falls in: a stop word, a word overlapping a protected
+/// span, a word without a candidate, an eligible word. So
+/// `words == stopwords + protected + no_candidate + eligible`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WordCounts {
+    pub words: usize,
+    pub stopwords: usize,
+    pub protected: usize,
+    pub no_candidate: usize,
+    pub eligible: usize,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Perturbed {
     pub text: String,
     pub edits: Vec<Edit>,
+    pub counts: WordCounts,
+}
+
+/// How a replacement takes the casing of the word it replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Casing {
+    /// The lexicon's own spelling (German nouns stay capitalised).
+    Keep,
+    /// ALL CAPS: at least two cased letters, all upper case.
+    Upper,
+    /// The first cased letter is upper case.
+    Capitalise,
+}
+
+fn casing_of(original: &str) -> Casing {
+    let mut cased = original
+        .chars()
+        .filter(|c| c.is_uppercase() || c.is_lowercase());
+    let Some(first) = cased.next() else {
+        return Casing::Keep;
+    };
+    if !first.is_uppercase() {
+        return Casing::Keep;
+    }
+    let (mut more, mut all_upper) = (false, true);
+    for c in cased {
+        more = true;
+        all_upper &= c.is_uppercase();
+    }
+    if more && all_upper {
+        Casing::Upper
+    } else {
+        Casing::Capitalise
+    }
+}
+
+fn apply_casing(casing: Casing, replacement: &str) -> String {
+    match casing {
+        Casing::Keep => replacement.to_string(),
+        Casing::Upper => replacement.to_uppercase(),
+        Casing::Capitalise => {
+            let mut chars = replacement.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect(),
+                None => String::new(),
+            }
+        }
+    }
 }
 
 /// Gives the replacement the casing of the original: ALL CAPS stays all caps,
 /// a capitalised word gets a capitalised replacement; otherwise the lexicon's
 /// own spelling is kept (German nouns stay capitalised).
 pub fn match_case(original: &str, replacement: &str) -> String {
-    let cased: Vec<char> = original.chars().filter(|c| c.is_uppercase() || c.is_lowercase()).collect();
-    if cased.len() >= 2 && cased.iter().all(|c| c.is_uppercase()) {
-        return replacement.to_uppercase();
-    }
-    if cased.first().is_some_and(|c| c.is_uppercase()) {
-        let mut chars = replacement.chars();
-        if let Some(first) = chars.next() {
-            return first.to_uppercase().chain(chars).collect();
-        }
-    }
-    replacement.to_string()
+    apply_casing(casing_of(original), replacement)
 }
 
 fn overlaps_protected(span: ByteSpan, protect: &[ByteSpan]) -> bool {
@@ -124,39 +199,104 @@ fn overlaps_protected(span: ByteSpan, protect: &[ByteSpan]) -> bool {
 }
 
 /// An eligible word: its span and its candidates as lexicon entry ids, per
-/// language.
+/// language. Borrowed from the lexicon unless some candidate had to be left
+/// out (see [`classify`]).
 #[derive(Debug, Clone)]
 pub struct Eligible<'l> {
     pub span: ByteSpan,
-    pub options: Vec<(Lang, &'l [u32])>,
+    pub options: Vec<(Lang, Cow<'l, [u32]>)>,
 }
 
-/// Eligible words of `text`. A word is eligible when it has a candidate, lies
-/// outside every protected span and is not a stop word.
-pub fn eligible_words<'l>(
+/// The words of `text`, counted by class, and its eligible words. A word is
+/// eligible when it is not a stop word, lies outside every protected span and
+/// has at least one candidate.
+///
+/// A candidate is a related lexicon entry whose replacement, in the word's
+/// casing, differs from the word ignoring case (by lookup key): a chosen edit
+/// always changes the text. The lexicon already drops entries spelled like the
+/// word; casing can still make the two equal: Turkish "kır" upper-cased is the
+/// word "KIR" (key "kir"), German "Straße" upper-cased is "STRASSE".
+pub fn classify<'l>(
     text: &str,
     protect: &[ByteSpan],
     lexicon: &'l Lexicon,
     options: &CandidateOptions,
-) -> Vec<Eligible<'l>> {
+) -> (Vec<Eligible<'l>>, WordCounts) {
     let words = lexicon.words(options.lang);
     let mut dictionaries: Vec<&dyn WordLookup> = vec![&words];
     if let Some(stopwords) = options.stopwords {
         dictionaries.push(stopwords);
     }
+    let spans = segment(text, &dictionaries);
+    let mut counts = WordCounts {
+        words: spans.len(),
+        ..WordCounts::default()
+    };
+    let mut eligible = Vec::new();
     let mut key = String::new();
-    segment(text, &dictionaries)
-        .into_iter()
-        .filter(|&span| !overlaps_protected(span, protect))
-        .filter_map(|span| {
-            word_key_into(&text[span.0..span.1], &mut key);
-            if options.stopwords.is_some_and(|s| s.contains_key(&key)) {
-                return None;
-            }
-            let found = lexicon.related_by_key(&key, options.lang, &options.targets);
-            (!found.is_empty()).then_some(Eligible { span, options: found })
-        })
-        .collect()
+    for span in spans {
+        let word = &text[span.0..span.1];
+        word_key_into(word, &mut key);
+        if options.stopwords.is_some_and(|s| s.contains_key(&key)) {
+            counts.stopwords += 1;
+            continue;
+        }
+        if overlaps_protected(span, protect) {
+            counts.protected += 1;
+            continue;
+        }
+        let casing = casing_of(word);
+        let found: Vec<(Lang, Cow<'l, [u32]>)> = lexicon
+            .related_by_key(&key, options.lang, &options.targets)
+            .into_iter()
+            .filter_map(|(lang, ids)| {
+                let ids = changing_candidates(ids, casing, &key, lexicon);
+                (!ids.is_empty()).then_some((lang, ids))
+            })
+            .collect();
+        if found.is_empty() {
+            counts.no_candidate += 1;
+        } else {
+            counts.eligible += 1;
+            eligible.push(Eligible {
+                span,
+                options: found,
+            });
+        }
+    }
+    (eligible, counts)
+}
+
+/// The ids whose forms, cased like the word, differ from it ignoring case. In
+/// the lexicon's own casing they always do, so only a cased word pays for
+/// spelling its candidates out.
+fn changing_candidates<'l>(
+    ids: &'l [u32],
+    casing: Casing,
+    key: &str,
+    lexicon: &Lexicon,
+) -> Cow<'l, [u32]> {
+    if casing == Casing::Keep {
+        return Cow::Borrowed(ids);
+    }
+    let mut cased_key = String::new();
+    let mut changes = |id: u32| {
+        word_key_into(&apply_casing(casing, lexicon.form(id)), &mut cased_key);
+        cased_key != key
+    };
+    match ids.iter().position(|&id| !changes(id)) {
+        None => Cow::Borrowed(ids),
+        Some(first_same) => {
+            let mut kept = ids[..first_same].to_vec();
+            kept.extend(
+                ids[first_same + 1..]
+                    .iter()
+                    .copied()
+                    .filter(|&id| changes(id)),
+            );
+            Cow::Owned(kept)
+        }
+    }
 }
 
 /// Eligible words of `text` with their candidates spelled out, each in the
@@ -167,7 +307,8 @@ pub fn candidates(
     lexicon: &Lexicon,
     options: &CandidateOptions,
 ) -> Vec<WordCandidates> {
-    eligible_words(text, protect, lexicon, options)
+    classify(text, protect, lexicon, options)
+        .0
         .into_iter()
         .map(|e| {
             let word = &text[e.span.0..e.span.1];
@@ -177,7 +318,14 @@ pub fn candidates(
                 options: e
                     .options
                     .into_iter()
-                    .map(|(lang, ids)| (lang, ids.iter().map(|&id| match_case(word, lexicon.form(id))).collect()))
+                    .map(|(lang, ids)| {
+                        (
+                            lang,
+                            ids.iter()
+                                .map(|&id| match_case(word, lexicon.form(id)))
+                                .collect(),
+                        )
+                    })
                     .collect(),
             }
         })
@@ -190,7 +338,8 @@ pub fn candidates(
 /// word, in text order). Past `max_edits`, a uniform subset of the chosen words
 /// is kept (partial Fisher-Yates). Each kept word then draws a language
 /// uniformly among those it has candidates in, and a replacement uniformly
-/// within that language.
+/// within that language. Without `max_edits`, the expected share of eligible
+/// words changed is therefore `rate`, and each edit changes its word.
 pub fn choose_edits(
     text: &str,
     eligible: &[Eligible],
@@ -199,7 +348,9 @@ pub fn choose_edits(
     rate: f64,
     max_edits: Option<usize>,
 ) -> Vec<PlannedEdit> {
-    let mut chosen: Vec<usize> = (0..eligible.len()).filter(|_| rng.next_f64() < rate).collect();
+    let mut chosen: Vec<usize> = (0..eligible.len())
+        .filter(|_| rng.next_f64() < rate)
+        .collect();
     if let Some(limit) = max_edits {
         if chosen.len() > limit {
             for j in 0..limit {
@@ -214,12 +365,12 @@ pub fn choose_edits(
         .into_iter()
         .map(|i| {
             let word = &eligible[i];
-            let (lang, ids) = word.options[rng.below(word.options.len())];
+            let (lang, ids) = &word.options[rng.below(word.options.len())];
             let form = lexicon.form(ids[rng.below(ids.len())]);
             PlannedEdit {
                 span: word.span,
                 replacement: match_case(&text[word.span.0..word.span.1], form),
-                lang,
+                lang: *lang,
             }
         })
         .collect()
@@ -252,7 +403,21 @@ pub fn apply(text: &str, mut edits: Vec<PlannedEdit>) -> Result<Perturbed> {
         cursor = end;
     }
     out.push_str(&text[cursor..]);
-    Ok(Perturbed { text: out, edits: made })
+    Ok(Perturbed {
+        text: out,
+        edits: made,
+        counts: WordCounts::default(),
+    })
+}
+
+/// [`apply`] for edits chosen outside the core (an adversary's). With no
+/// lexicon to tell the classes apart, the counts hold only `words`: the words
+/// of the original text by segmentation without a dictionary, which on scripts
+/// written with spaces is the segmentation [`classify`] uses.
+pub fn apply_chosen(text: &str, edits: Vec<PlannedEdit>) -> Result<Perturbed> {
+    let mut perturbed = apply(text, edits)?;
+    perturbed.counts.words = segment(text, &[]).len();
+    Ok(perturbed)
 }
 
 /// Everything `perturb` needs besides the texts.
@@ -267,7 +432,9 @@ pub fn check_rate(rate: f64) -> Result<()> {
     if (0.0..=1.0).contains(&rate) {
         Ok(())
     } else {
-        Err(CoreError::invalid(format!("rate must lie in [0, 1], got {rate}")))
+        Err(CoreError::invalid(format!(
+            "rate must lie in [0, 1], got {rate}"
+        )))
     }
 }
 
@@ -285,9 +452,17 @@ pub fn perturb_batch(
         .enumerate()
         .map(|(i, text)| {
             let spans = protect.get(i).map_or(&[][..], Vec::as_slice);
-            let eligible = eligible_words(text, spans, lexicon, &options.candidates);
+            let (eligible, counts) = classify(text, spans, lexicon, &options.candidates);
             let mut rng = ItemRng::for_item(options.seed, i as u64);
-            apply(text, choose_edits(text, &eligible, lexicon, &mut rng, options.rate, options.max_edits))
+            let edits = choose_edits(
+                text,
+                &eligible,
+                lexicon,
+                &mut rng,
+                options.rate,
+                options.max_edits,
+            );
+            apply(text, edits).map(|p| Perturbed { counts, ..p })
         })
         .collect()
 }
@@ -318,7 +493,10 @@ pub fn char_spans(original: &str, perturbed: &Perturbed) -> Vec<(ByteSpan, ByteS
         .iter()
         .map(|e| {
             (
-                (before.to_char(e.original_span.0), before.to_char(e.original_span.1)),
+                (
+                    before.to_char(e.original_span.0),
+                    before.to_char(e.original_span.1),
+                ),
                 (after.to_char(e.new_span.0), after.to_char(e.new_span.1)),
             )
         })
@@ -338,7 +516,13 @@ mod tests {
         let de = lang("de");
         let fr = lang("fr");
         Lexicon::from_groups(vec![
-            vec![(en, "big".into()), (en, "large".into()), (en, "huge".into()), (de, "groß".into()), (fr, "grand".into())],
+            vec![
+                (en, "big".into()),
+                (en, "large".into()),
+                (en, "huge".into()),
+                (de, "groß".into()),
+                (fr, "grand".into()),
+            ],
             vec![(en, "dog".into()), (de, "Hund".into())],
             vec![(en, "the".into()), (de, "die".into())],
         ])
@@ -354,13 +538,24 @@ mod tests {
         let found = candidates("The BIG dog", &[], &lex, &options(Mode::Synonym, None));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].word, "BIG");
-        assert_eq!(found[0].options, vec![(lang("en"), vec!["HUGE".to_string(), "LARGE".to_string()])]);
+        assert_eq!(
+            found[0].options,
+            vec![(lang("en"), vec!["HUGE".to_string(), "LARGE".to_string()])]
+        );
 
         let stop = WordSet::new(["the"]);
-        let found = candidates("The big dog", &[(4, 7)], &lex, &options(Mode::Codeswitch, Some(&stop)));
+        let found = candidates(
+            "The big dog",
+            &[(4, 7)],
+            &lex,
+            &options(Mode::Codeswitch, Some(&stop)),
+        );
         let words: Vec<&str> = found.iter().map(|c| c.word.as_str()).collect();
         assert_eq!(words, ["dog"]);
-        assert_eq!(found[0].options, vec![(lang("de"), vec!["Hund".to_string()])]);
+        assert_eq!(
+            found[0].options,
+            vec![(lang("de"), vec!["Hund".to_string()])]
+        );
 
         let found = candidates("big", &[], &lex, &options(Mode::Mixed, None));
         let langs: Vec<&str> = found[0].options.iter().map(|(l, _)| l.code()).collect();
@@ -370,7 +565,12 @@ mod tests {
     #[test]
     fn rate_zero_is_identity_and_rate_one_edits_every_eligible_word() {
         let lex = lexicon();
-        let opts = |rate| PerturbOptions { candidates: options(Mode::Mixed, None), rate, seed: 3, max_edits: None };
+        let opts = |rate| PerturbOptions {
+            candidates: options(Mode::Mixed, None),
+            rate,
+            seed: 3,
+            max_edits: None,
+        };
         let texts = vec!["The big dog barks.".to_string()];
         let same = perturb_batch(&texts, &[], &lex, &opts(0.0)).unwrap();
         assert_eq!(same[0].text, texts[0]);
@@ -381,9 +581,118 @@ mod tests {
     }
 
     #[test]
+    fn counts_sort_every_word_into_one_class() {
+        let lex = lexicon();
+        let stop = WordSet::new(["the", "a"]);
+        let opts = PerturbOptions {
+            candidates: options(Mode::Mixed, Some(&stop)),
+            rate: 1.0,
+            seed: 0,
+            max_edits: None,
+        };
+        // the: stop word (inside the protected span too); big: protected; dog:
+        // eligible; barks, loudly: no candidate.
+        let out = perturb_batch(
+            &["The big dog barks loudly".to_string()],
+            &[vec![(0, 7)]],
+            &lex,
+            &opts,
+        )
+        .unwrap();
+        let counts = out[0].counts;
+        assert_eq!(
+            counts,
+            WordCounts {
+                words: 5,
+                stopwords: 1,
+                protected: 1,
+                no_candidate: 2,
+                eligible: 1
+            }
+        );
+        assert_eq!(out[0].edits.len(), 1);
+        assert_eq!(
+            counts.words,
+            counts.stopwords + counts.protected + counts.no_candidate + counts.eligible
+        );
+    }
+
+    #[test]
+    fn a_candidate_equal_to_the_word_ignoring_case_is_never_offered() {
+        let (de, tr) = (lang("de"), lang("tr"));
+        let lex = Lexicon::from_groups(vec![
+            vec![
+                (de, "Straße".into()),
+                (de, "Strasse".into()),
+                (de, "Weg".into()),
+            ],
+            vec![(tr, "kır".into()), (tr, "kir".into())],
+        ]);
+        let de_opts = CandidateOptions::new(de, Mode::Synonym, &[], None).unwrap();
+        let found = candidates("STRASSE strasse", &[], &lex, &de_opts);
+        assert_eq!(
+            found[0].options,
+            vec![(de, vec!["WEG".to_string()])],
+            "upper-cased Straße is STRASSE"
+        );
+        assert_eq!(
+            found[1].options,
+            vec![(de, vec!["Straße".to_string(), "Weg".to_string()])]
+        );
+        // Turkish "KIR" is the key "kir"; its synonym "kır" upper-cases to "KIR".
+        let tr_opts = CandidateOptions::new(tr, Mode::Synonym, &[], None).unwrap();
+        let (eligible, counts) = classify("KIR kir", &[], &lex, &tr_opts);
+        assert_eq!(eligible.len(), 1);
+        assert_eq!(
+            counts,
+            WordCounts {
+                words: 2,
+                no_candidate: 1,
+                eligible: 1,
+                ..WordCounts::default()
+            }
+        );
+        let opts = PerturbOptions {
+            candidates: tr_opts,
+            rate: 1.0,
+            seed: 0,
+            max_edits: None,
+        };
+        let out = perturb_batch(&["KIR Kir kir".to_string()], &[], &lex, &opts).unwrap();
+        for edit in &out[0].edits {
+            assert_ne!(
+                crate::lexicon::word_key(&edit.replacement),
+                crate::lexicon::word_key(&edit.original)
+            );
+        }
+    }
+
+    #[test]
+    fn apply_chosen_counts_only_words() {
+        let edit = PlannedEdit {
+            span: (0, 3),
+            replacement: "big".into(),
+            lang: lang("en"),
+        };
+        let out = apply_chosen("The dog, barks.", vec![edit]).unwrap();
+        assert_eq!(
+            out.counts,
+            WordCounts {
+                words: 3,
+                ..WordCounts::default()
+            }
+        );
+    }
+
+    #[test]
     fn max_edits_caps_the_number_of_edits() {
         let lex = lexicon();
-        let opts = PerturbOptions { candidates: options(Mode::Mixed, None), rate: 1.0, seed: 1, max_edits: Some(1) };
+        let opts = PerturbOptions {
+            candidates: options(Mode::Mixed, None),
+            rate: 1.0,
+            seed: 1,
+            max_edits: Some(1),
+        };
         let out = perturb_batch(&["the big dog".to_string()], &[], &lex, &opts).unwrap();
         assert_eq!(out[0].edits.len(), 1);
     }
@@ -396,7 +705,11 @@ mod tests {
     #[test]
     fn apply_rejects_overlaps_and_maps_positions() {
         let text = "ab cd ef";
-        let edit = |s, e, r: &str| PlannedEdit { span: (s, e), replacement: r.into(), lang: lang("en") };
+        let edit = |s, e, r: &str| PlannedEdit {
+            span: (s, e),
+            replacement: r.into(),
+            lang: lang("en"),
+        };
         assert!(apply(text, vec![edit(0, 2, "x"), edit(1, 4, "y")]).is_err());
         let out = apply(text, vec![edit(3, 5, "WXYZ")]).unwrap();
         assert_eq!(out.text, "ab WXYZ ef");

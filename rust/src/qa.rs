@@ -137,6 +137,16 @@ impl QaTokenizer {
         })
     }
 
+    /// The pad id of the padding settings, else of a `<pad>` or `[PAD]` token.
+    pub fn default_pad_id(&self) -> Option<u32> {
+        self.pad_id
+    }
+
+    /// Vocabulary size, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
     fn pad_id(&self, requested: Option<u32>) -> Result<u32> {
         requested.or(self.pad_id).ok_or_else(|| {
             CoreError::InvalidArgument(

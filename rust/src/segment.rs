@@ -35,9 +35,12 @@ enum Script {
 
 fn script_of(c: char) -> Script {
     match c as u32 {
-        0x3005 | 0x3007 | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F => {
-            Script::Han
-        }
+        0x3005
+        | 0x3007
+        | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF
+        | 0xF900..=0xFAFF
+        | 0x20000..=0x3134F => Script::Han,
         0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F => Script::Kana,
         0x0E00..=0x0EFF | 0x1000..=0x109F | 0x1780..=0x17FF | 0x19E0..=0x19FF => {
             Script::SouthEastAsian
@@ -282,7 +285,10 @@ mod tests {
 
     #[test]
     fn thai_uses_longest_match_and_joins_unmatched_clusters() {
-        assert_eq!(words_of("ภาษาไทยง่าย", &["ภาษา", "ไทย"]), ["ภาษา", "ไทย", "ง่าย"]);
+        assert_eq!(
+            words_of("ภาษาไทยง่าย", &["ภาษา", "ไทย"]),
+            ["ภาษา", "ไทย", "ง่าย"]
+        );
         // No dictionary: one word per space-separated run, marks intact.
         assert_eq!(words_of("ภาษาไทย ง่าย", &[]), ["ภาษาไทย", "ง่าย"]);
     }
@@ -297,7 +303,10 @@ mod tests {
 
     #[test]
     fn chinese_inside_english_text() {
-        assert_eq!(words_of("I like 北京 a lot", &["北京"]), ["I", "like", "北京", "a", "lot"]);
+        assert_eq!(
+            words_of("I like 北京 a lot", &["北京"]),
+            ["I", "like", "北京", "a", "lot"]
+        );
     }
 
     #[test]
@@ -320,8 +329,14 @@ mod tests {
         let mut rng = crate::rng::ItemRng::for_item(5, 0);
         for _ in 0..50_000 {
             let len = rng.below(14);
-            let text: String = (0..len).map(|_| alphabet[rng.below(alphabet.len())] as char).collect();
-            assert_eq!(ascii_words(text.as_bytes()), general_words(&text), "{text:?}");
+            let text: String = (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len())] as char)
+                .collect();
+            assert_eq!(
+                ascii_words(text.as_bytes()),
+                general_words(&text),
+                "{text:?}"
+            );
         }
         let english = "It's 3.14, U.S.A. e-mail foo_bar a:b 1,000,000 x.1 1.x don't. 'quoted'";
         assert_eq!(ascii_words(english.as_bytes()), general_words(english));
