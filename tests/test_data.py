@@ -1,4 +1,5 @@
-"""Task data loaders, load reports, hub row mapping and zero-shot splits.
+"""Task data loaders, load reports, hub row mapping and file checks (the splits
+themselves are tested in test_splits.py).
 
 Fixtures are written here, in every format; the tests marked shared_data read the
 real benchmark files from ../shared/data and skip when it is absent.
@@ -16,8 +17,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from robust_xlt.data import (
     PAWSX_LABELS,
@@ -37,8 +36,8 @@ from robust_xlt.data import (
     load_task_file,
     load_xnli,
     sample_path,
-    select_rows,
-    zero_shot_split,
+    sentence_groups,
+    split_groups,
 )
 from robust_xlt.data.hub import examples_from_rows
 from robust_xlt.data.squad import locate_answer
@@ -464,6 +463,18 @@ def test_hub_xtreme_pawsx_rows_with_string_labels() -> None:
     assert report.counts["untranslated_skipped"] == 1
 
 
+def test_hub_rows_after_a_skipped_ns_row_keep_their_row_ids() -> None:
+    """Rows without ids are named by position, skipped NS rows counted, so German row 2
+    stays the translation of English row 2."""
+    rows = [
+        {"sentence1": "a", "sentence2": "b", "label": "1"},
+        {"sentence1": "NS", "sentence2": "b", "label": "0"},
+        {"sentence1": "c", "sentence2": "d", "label": "0"},
+    ]
+    examples = examples_from_rows(rows, task="pawsx", lang="de", source="google/xtreme/PAWS-X.de")
+    assert [e.id for e in examples] == ["0", "2"]
+
+
 def test_hub_xtreme_xnli_rows_are_filtered_by_language() -> None:
     rows = [
         {"language": "en", "sentence1": "p", "sentence2": "h", "gold_label": "neutral"},
@@ -570,69 +581,6 @@ def test_load_hub_without_datasets_says_how_to_install(monkeypatch: pytest.Monke
 # ---------------------------------------------------------------- splits
 
 
-def test_zero_shot_split_default_is_file_order() -> None:
-    assert zero_shot_split(6) == ([0, 1, 2], [3, 4, 5])
-    assert zero_shot_split(9, train_fraction=1 / 3, group_size=3) == ([0, 1, 2], [3, 4, 5, 6, 7, 8])
-
-
-def test_zero_shot_split_seeded_is_reproducible_and_shuffled() -> None:
-    first = zero_shot_split(2490, group_size=3, seed=7)
-    assert first == zero_shot_split(2490, group_size=3, seed=7)
-    assert first != zero_shot_split(2490, group_size=3, seed=8)
-    assert first[0] != list(range(1245))
-    assert len(first[0]) == 415 * 3
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "fragment"),
-    [
-        ({"n_rows": 0}, "n_rows must be a positive integer"),
-        ({"n_rows": 10, "group_size": 3}, "not a whole number of groups of 3"),
-        ({"n_rows": 3, "group_size": 3}, "a split needs 2 or more"),
-        ({"n_rows": 10, "train_fraction": 1.0}, "between 0 and 1"),
-        ({"n_rows": 10, "group_size": 0}, "group_size must be a positive integer"),
-    ],
-)
-def test_zero_shot_split_rejects_bad_arguments(kwargs: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(ValueError, match=fragment):
-        zero_shot_split(**kwargs)
-
-
-@given(
-    n_groups=st.integers(2, 300),
-    group_size=st.integers(1, 4),
-    fraction=st.floats(0.01, 0.99),
-    seed=st.one_of(st.none(), st.integers(0, 2**32)),
-)
-def test_zero_shot_split_properties(
-    n_groups: int, group_size: int, fraction: float, seed: int | None
-) -> None:
-    n_rows = n_groups * group_size
-    train, evaluate = zero_shot_split(n_rows, fraction, group_size, seed)
-    assert train and evaluate and not set(train) & set(evaluate)
-    assert sorted(train + evaluate) == list(range(n_rows))
-    assert train == sorted(train) and evaluate == sorted(evaluate)
-    for side in (set(train), set(evaluate)):
-        groups = Counter(row // group_size for row in side)
-        assert set(groups.values()) == {group_size}  # no group is cut
-
-
-def test_select_rows_with_skipped_rows_and_no_leak() -> None:
-    en = [PairExample(str(i), f"s{i}", f"t{i}", 0, "en") for i in range(6)]
-    de = [
-        ex
-        for ex in (PairExample(str(i), f"d{i}", f"e{i}", 0, "de") for i in range(6))
-        if ex.id != "4"
-    ]
-    train_rows, eval_rows = zero_shot_split(6, seed=3)
-    train = select_rows(en, train_rows)
-    evaluate = select_rows(en, eval_rows) + select_rows(de, eval_rows)
-    assert {e.id for e in train}.isdisjoint({e.id for e in evaluate})
-    assert len(train) == 3 and len(evaluate) == 3 + len([r for r in eval_rows if r != 4])
-    with pytest.raises(ValueError, match=r"'abc' .* is not a row index"):
-        select_rows([PairExample("abc", "a", "b", 0, "de")], [0])
-
-
 def test_check_row_counts_names_the_file_that_disagrees(tmp_path: Path) -> None:
     paths = [
         write(tmp_path, f"dev-{lang}.tsv", "a\tb\t1\n" * n)
@@ -735,14 +683,16 @@ def test_shared_xnli_files(shared: Path) -> None:
 
 
 @pytest.mark.shared_data
-def test_shared_xnli_split_never_evaluates_a_translation_of_a_training_row(shared: Path) -> None:
-    train_rows, eval_rows = zero_shot_split(2490, group_size=3, seed=0)
-    en = load_xnli(shared / "xnli" / "dev-en.tsv", "en")
-    train_premises = {e.text_a for e in select_rows(en, train_rows)}
-    eval_premises = {e.text_a for e in select_rows(en, eval_rows)}
-    assert not train_premises & eval_premises
-    sw = select_rows(load_xnli(shared / "xnli" / "dev-sw.tsv", "sw"), eval_rows)
-    assert {e.id for e in sw}.isdisjoint({str(r) for r in train_rows})
+def test_shared_xnli_groups_are_premises(shared: Path) -> None:
+    files = [load_xnli(shared / "xnli" / f"dev-{lang}.tsv", lang) for lang in XNLI_LANGS]
+    groups = sentence_groups(*files)
+    # 830 premises x 3; two premises share a hypothesis, in some language, and join.
+    assert len(groups) == 829 and sorted({len(g) for g in groups}) == [3, 6]
+    split = split_groups(groups, 0.5, 0.1, seed=0)
+    en = files[XNLI_LANGS.index("en")]
+    premise = {e.id: e.text_a for e in en}
+    train, held = {premise[i] for i in split.train}, {premise[i] for i in split.dev + split.eval}
+    assert not train & held
 
 
 @pytest.mark.shared_data

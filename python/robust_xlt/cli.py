@@ -19,9 +19,12 @@ log = logging.getLogger(__name__)
 
 PRECEDENCE = "Settings: built-in defaults < --config FILE.toml < command-line flags."
 TRAIN_EPILOG = f"""{PRECEDENCE}
-Every flag is also a TOML key (snake_case or kebab-case, top level), e.g.
+Every flag is also a TOML key (snake_case or kebab-case) in the table of its group
+below (a run's saved config.toml has this shape; top-level keys also work), e.g.
+  [run]
   task = "qa"
   method = ["adv", "codeswitch"]
+  [optimization]
   lr = 3e-5
 
 With no data flags the run uses the smoke sample shipped with the package.
@@ -63,27 +66,40 @@ EXIT_INTERRUPTED = 130
 
 
 def add_config_flags(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
-    """One flag per config field (all of them, or ``names``); absent flags stay out of
-    the namespace so that TOML values are not overwritten by defaults."""
-    from robust_xlt.training.config import FIELDS, field_kind
+    """One flag per config field (all of them, or ``names``), grouped by the config's
+    sections as the TOML tables are; absent flags stay out of the namespace so that
+    TOML values are not overwritten by defaults."""
+    from robust_xlt.training.config import FIELDS, SECTION_TITLES, SECTIONS, field_kind
 
-    group = parser.add_argument_group("configuration (each flag is also a TOML key)")
-    for name, f in FIELDS.items():
-        if names is not None and name not in names:
+    for section, members in SECTIONS.items():
+        chosen = [name for name in members if names is None or name in names]
+        if not chosen:
             continue
-        scalar, is_tuple, _ = field_kind(name)
-        metavar = "A,B,..." if is_tuple else {int: "N", float: "X", str: "STR"}[scalar]
-        default = f.default if f.default is not None else None
-        shown = ",".join(default) if isinstance(default, tuple) else default
-        help_text = f.metadata["help"]
-        if shown not in (None, ""):
-            help_text += f" [default: {shown}]"
-        flags = [f"--{name.replace('_', '-')}"]
-        if name == "eval_data" and names is not None:
-            flags.append("--data")
-        if name == "eval_langs" and names is not None:
-            flags.append("--langs")
-        group.add_argument(*flags, dest=name, metavar=metavar, default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
+        group = parser.add_argument_group(f"{SECTION_TITLES[section]} (TOML table [{section}])")
+        for name in chosen:
+            f = FIELDS[name]
+            scalar, is_tuple, _ = field_kind(name)
+            default = f.default if f.default is not None else None
+            shown = ",".join(default) if isinstance(default, tuple) else default
+            help_text = f.metadata["help"]
+            if shown not in (None, "") and scalar is not bool:
+                help_text += f" [default: {shown}]"
+            flags = [f"--{name.replace('_', '-')}"]
+            if name == "eval_data" and names is not None:
+                flags.append("--data")
+            if name == "eval_langs" and names is not None:
+                flags.append("--langs")
+            if scalar is bool:
+                group.add_argument(
+                    *flags,
+                    dest=name,
+                    action=argparse.BooleanOptionalAction,
+                    default=argparse.SUPPRESS,
+                    help=help_text.replace("%", "%%") + f" [default: {'on' if default else 'off'}]",
+                )
+                continue
+            metavar = "A,B,..." if is_tuple else {int: "N", float: "X", str: "STR"}[scalar]
+            group.add_argument(*flags, dest=name, metavar=metavar, default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
 
 
 def config_layers(args: argparse.Namespace, names: tuple[str, ...] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -170,6 +186,17 @@ def run_eval(args: argparse.Namespace) -> int:
     saved = load_toml(saved_path) if saved_path.exists() else {}
     toml, flags = config_layers(args, EVAL_FIELDS)
     config = build_config(saved, toml, flags, {"model": str(model_dir)})
+    inherited = {k: v for k, v in saved.items() if k in EVAL_FIELDS and k not in toml and k not in flags}
+    if inherited:
+        # The run's own settings are the defaults here; say so, since a run capped at a
+        # few evaluation examples or languages would silently cap this evaluation too.
+        shown = ", ".join(f"{k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in sorted(inherited.items()))
+        log.info("settings from the run's %s (override with flags): %s", saved_path, shown)
+        if "max_eval_examples" in inherited and inherited["max_eval_examples"] is not None:
+            log.warning(
+                "evaluating only %d examples per language, as the training run did; pass --max-eval-examples all for every one",
+                inherited["max_eval_examples"],
+            )
     results_dir = Path(args.results_dir) if args.results_dir else None
     result = evaluate_saved(model_dir, config, results_dir)
     _print_results(result.results, result.table, results_dir)
@@ -208,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="robust-xlt",
         description="Robust fine-tuning of multilingual encoders for zero-shot cross-lingual transfer.",
     )
+    parser.add_argument("--version", action="version", version=f"robust-xlt {_version()}")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging, library warnings and tracebacks")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
@@ -216,6 +244,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_model_parser(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("robust-xlt")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from robust_xlt import __version__
+
+        return __version__
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:

@@ -147,22 +147,16 @@ def squad_scores(
     extra = [qid for qid in predictions if qid not in references]
     if extra:
         raise ValueError(f"{len(extra)} prediction id(s) have no reference, e.g. {extra[:5]}")
-    scorers: dict[str, Callable[[str, str], float]] = {
-        "f1": squad_f1,
-        "exact_match": squad_exact,
-        "lang_f1": lang_f1,
-        "lang_exact_match": lang_exact,
-    }
-    totals = dict.fromkeys(scorers, 0.0)
+    totals = dict.fromkeys(SQUAD_METRICS, 0.0)
     missing = 0
     for qid, golds in references.items():
-        _check_golds(qid, golds)
         prediction = predictions.get(qid)
         if prediction is None:
+            _check_golds(qid, golds)
             missing += 1
             continue
-        for name, score in scorers.items():
-            totals[name] += max(score(prediction, gold) for gold in golds)
+        for name, value in squad_example_scores(qid, prediction, golds).items():
+            totals[name] += value
     count = len(references)
     if missing:
         logger.warning(
@@ -173,6 +167,22 @@ def squad_scores(
         "count": float(count),
         "missing": float(missing),
     }
+
+
+SQUAD_METRICS: tuple[str, ...] = ("f1", "exact_match", "lang_f1", "lang_exact_match")
+_SCORERS: dict[str, Callable[[str, str], float]] = {
+    "f1": squad_f1,
+    "exact_match": squad_exact,
+    "lang_f1": lang_f1,
+    "lang_exact_match": lang_exact,
+}
+
+
+def squad_example_scores(qid: str, prediction: str, golds: Sequence[str]) -> dict[str, float]:
+    """One question's scores in [0, 1], each the max over its gold answers; the mean of
+    these over a language times 100 is what :func:`squad_scores` reports."""
+    _check_golds(qid, golds)
+    return {name: max(score(prediction, gold) for gold in golds) for name, score in _SCORERS.items()}
 
 
 def _f1(pred: list[str], gold: list[str]) -> float:

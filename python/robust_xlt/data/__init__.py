@@ -1,4 +1,4 @@
-"""Task data: typed examples, per-format loaders, zero-shot splits and the smoke sample.
+"""Task data: typed examples, per-format loaders, leak-free splits and the smoke sample.
 
 Loaders take the language code and return a list of examples. Anything they
 change or drop is counted in a :class:`LoadReport` (pass ``report=`` to read it)
@@ -20,10 +20,14 @@ from robust_xlt.data.pawsx import load_pawsx
 from robust_xlt.data.report import LoadReport
 from robust_xlt.data.smoke import SAMPLE_LANGS, sample_path
 from robust_xlt.data.splits import (
+    Alignment,
+    GroupSplit,
+    align_ids,
     check_premise_groups,
     check_row_counts,
-    select_rows,
-    zero_shot_split,
+    passage_groups,
+    sentence_groups,
+    split_groups,
 )
 from robust_xlt.data.squad import REPAIR_WINDOW, load_squad
 from robust_xlt.data.tasks import TASKS, load_task_file
@@ -35,12 +39,15 @@ __all__ = [
     "SAMPLE_LANGS",
     "TASKS",
     "XNLI_LABELS",
+    "Alignment",
     "Answer",
     "DataError",
     "Example",
+    "GroupSplit",
     "LoadReport",
     "PairExample",
     "QAExample",
+    "align_ids",
     "check_premise_groups",
     "check_row_counts",
     "load_hub",
@@ -48,7 +55,8 @@ __all__ = [
     "load_squad",
     "load_task_file",
     "load_xnli",
+    "passage_groups",
     "sample_path",
-    "select_rows",
-    "zero_shot_split",
+    "sentence_groups",
+    "split_groups",
 ]

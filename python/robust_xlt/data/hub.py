@@ -51,10 +51,11 @@ from robust_xlt.data.report import (
     LoadReport,
 )
 from robust_xlt.data.squad import REPAIR_WINDOW, RawQuestion, build_qa_examples
+from robust_xlt.data.tasks import TASKS
 
 logger = logging.getLogger(__name__)
 
-HUB_TASKS: tuple[str, ...] = ("pawsx", "xnli", "qa")
+HUB_TASKS: tuple[str, ...] = TASKS
 # TyDiQA-GoldP ids in the combined release start with the language's English name
 # ("swahili-1234-0"; unverified here: the shared per-language files use bare integers).
 TYDIQA_LANGUAGE_NAMES: dict[str, str] = {
@@ -237,11 +238,15 @@ def _pairs(
     rep: LoadReport,
 ) -> list[PairExample]:
     examples: list[PairExample] = []
+    # A row without an id is named by its position among this language's rows, skipped
+    # NS placeholders included, so row k of every language is the same translated pair.
+    position = -1
     for i, row in enumerate(rows):
         where = f"row {i}"
         if "language" in row and row["language"] != lang:
             rep.add(OTHER_LANGUAGE)
             continue
+        position += 1
         rep.add(READ)
         a, b = _text(row, _TEXT_A, source, where), _text(row, _TEXT_B, source, where)
         label = _label(row, _TASK_LABELS[task], label_names, source, where)
@@ -251,7 +256,7 @@ def _pairs(
                 rep.note(UNTRANSLATED_SKIPPED, detail)
                 continue
             rep.note(UNTRANSLATED_KEPT, detail)
-        ident = str(row["id"]) if row.get("id") is not None else str(len(examples))
+        ident = str(row["id"]) if row.get("id") is not None else str(position)
         examples.append(PairExample(ident, a, b, label, lang))
     return examples
 

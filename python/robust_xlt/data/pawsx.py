@@ -1,16 +1,22 @@
 """PAWS-X loader: the official release layout and the XTREME layout.
 
 - official: ``id TAB sentence1 TAB sentence2 TAB label`` with that header
-  (``x-final/<lang>/dev_2k.tsv``). Ids are the same across languages.
+  (``x-final/<lang>/dev_2k.tsv``). Ids are the release's (digits, but not row
+  numbers: 4, 6, 7, ... 7995 in dev), the same across languages.
 - xtreme: ``sentence1 TAB sentence2 TAB label``, no header (``dev-<lang>.tsv``).
   Example ids are the 0-based row index, the same across languages.
+
+Either way an id names one example in every language, and the split aligns
+languages on ids; the two layouts' ids differ, so they cannot be mixed in one run.
 
 Two facts about the real files shape this loader:
 
 - Some rows of the translated sets hold the placeholder ``NS`` where a sentence
   was not translated (de 68, ko 35, zh 16 of 2000 dev rows, in both layouts). They
-  are skipped and counted by default; ``keep_untranslated=True`` keeps them, as
-  XTREME's own evaluation does, for numbers comparable with published ones.
+  are skipped and counted by default, leaving their ids absent from that language
+  (training then scores every language on the ids all of them hold);
+  ``keep_untranslated=True`` keeps them, as XTREME's own evaluation does, for
+  numbers comparable with published ones.
 - The XTREME files were written by a CSV writer: a field containing ``"`` is
   wrapped in quotes with inner quotes doubled (9 of the de rows, 388 fr). With
   ``unquote`` on (the default for that layout) such fields are restored, which

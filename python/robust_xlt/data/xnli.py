@@ -8,7 +8,11 @@
 - xtreme: ``premise TAB hypothesis TAB label`` per language, no header
   (``dev-<lang>.tsv``); ids are the 0-based row index, the same across languages.
   Each premise's three hypotheses are consecutive rows (checked on the shared dev
-  files), which is what ``splits.check_premise_groups`` relies on.
+  files): ``splits.check_premise_groups`` checks it wherever such files are split,
+  since a cut or reordered file would no longer align with the other languages by id.
+
+Translations share an id in both layouts (``pairID`` or the row index): the
+train/dev/evaluation split aligns languages on ids, never on row positions.
 
 XTREME's translated MultiNLI training files (not in the shared data) are reported
 to spell the third class ``contradictory`` and to start with a ``premise hypo
@@ -65,6 +69,16 @@ def load_xnli(
     rep.add(KEPT, len(examples))
     rep.log(logger)
     return examples
+
+
+def file_layout(path: str | PathLike[str]) -> str:
+    """The layout of an XNLI file, from its first line only (the official file holds
+    every language, so reading all of it to learn the layout would be wasted)."""
+    p = Path(path)
+    with p.open("rb") as f:
+        first = f.readline()
+    text = first.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n").decode("utf-8", errors="replace")
+    return detect_layout(p, text)
 
 
 def detect_layout(path: Path, first_line: str) -> str:

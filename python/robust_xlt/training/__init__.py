@@ -1,8 +1,9 @@
-"""Robust fine-tuning for zero-shot cross-lingual transfer, and per-language evaluation.
+"""Robust fine-tuning for zero-shot cross-lingual transfer.
 
 `train(config)` runs setup, training with the chosen methods, model selection on the
-source-language dev set, evaluation of every language and saving; `evaluate_saved`
-scores a saved model. The CLI (`robust-xlt train`, `robust-xlt eval`) wraps both.
+dev set, evaluation of every language (through `robust_xlt.evaluation`) and saving;
+`evaluate_saved` scores a saved model. The CLI (`robust-xlt train`, `robust-xlt eval`)
+wraps both.
 """
 
 from robust_xlt.training.checkpoint import CheckpointError

@@ -6,20 +6,25 @@ sentences of each pair; QA questions and contexts). Its seed comes from (run see
 step), so a resumed run draws the same substitutions. With both methods the synonyms
 are drawn first and the code-switching applies to their result.
 
-QA: the answer spans are protected, so no answer word changes, and each answer's
-offset is carried onto the new context by the perturbation's span map.
+The task record says which texts of an example are rewritten (QA: the answer spans are
+protected, so no answer word changes, and each answer's offset follows the edits).
+Every pass also reports word counts, so a run logs the share of words it actually
+changed and the share that had no candidate: a method's strength is a number.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from robust_xlt import Lexicon, load_lexicon, perturb
-from robust_xlt.data import Answer, Example, PairExample, QAExample
+from robust_xlt import Lexicon, Perturbation, load_lexicon, perturb
+from robust_xlt.data import Example
+from robust_xlt.perturbation import StopWords
+from robust_xlt.tasks import Task
 from robust_xlt.training import rng
 from robust_xlt.training.config import ConfigError, TrainConfig
 
@@ -33,70 +38,103 @@ def smoke_lexicon_path() -> Path:
     return Path(str(resources.files("robust_xlt.data") / "sample" / "lexicon.tsv"))
 
 
+# Word counts a text pass reports, summed over a batch's texts.
+COUNTS: tuple[str, ...] = ("words", "stopwords", "protected", "no_candidate", "eligible", "changed")
+
+
+@dataclass
+class EditStats:
+    """What the text methods did: per pass (mode), word counts over the rewritten
+    texts and the changed words by the language of their replacement. Shares of
+    ``words`` are what a method's strength is: a rate applies to eligible words only."""
+
+    passes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, mode: str, outs: Sequence[Perturbation]) -> None:
+        entry = self.passes.setdefault(mode, {**dict.fromkeys(COUNTS, 0), "changed_into": {}})
+        for p in outs:
+            entry["words"] += p.word_count
+            entry["stopwords"] += p.stopword_count
+            entry["protected"] += p.protected_count
+            entry["no_candidate"] += p.no_candidate_count
+            entry["eligible"] += p.eligible_count
+            entry["changed"] += len(p.edits)
+            for edit in p.edits:
+                entry["changed_into"][edit.lang] = entry["changed_into"].get(edit.lang, 0) + 1
+
+    def merge(self, other: EditStats) -> None:
+        for mode, counts in other.passes.items():
+            entry = self.passes.setdefault(mode, {**dict.fromkeys(COUNTS, 0), "changed_into": {}})
+            for key in COUNTS:
+                entry[key] += counts[key]
+            for lang, n in counts["changed_into"].items():
+                entry["changed_into"][lang] = entry["changed_into"].get(lang, 0) + n
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and shares per pass: changed / words (the effective edit rate),
+        no_candidate / words, eligible / words, changed / eligible, and the changed
+        share of words per replacement language."""
+        out = {}
+        for mode, c in self.passes.items():
+            words = max(c["words"], 1)
+            out[mode] = {
+                **{k: c[k] for k in COUNTS},
+                "changed_share": round(c["changed"] / words, 5),
+                "no_candidate_share": round(c["no_candidate"] / words, 5),
+                "eligible_share": round(c["eligible"] / words, 5),
+                "changed_of_eligible": round(c["changed"] / max(c["eligible"], 1), 5),
+                "changed_share_by_lang": {lang: round(n / words, 5) for lang, n in sorted(c["changed_into"].items())},
+            }
+        return out
+
+    def to_state(self) -> dict[str, Any]:
+        return {"passes": self.passes}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> EditStats:
+        return cls({mode: {**c, "changed_into": dict(c["changed_into"])} for mode, c in state["passes"].items()})
+
+
 @dataclass(frozen=True)
 class Augmenter:
     """Rewrites a batch's examples; ``passes`` are (mode, rate, seed stream) in order."""
 
+    task: Task
     lexicon: Lexicon
     lang: str
     passes: tuple[tuple[str, float, int], ...]
     target_langs: tuple[str, ...]
     max_edits: int | None
+    stopwords: StopWords
     seed: int
 
-    def __call__(self, examples: Sequence[Example], step: int) -> list[Example]:
+    def __call__(self, examples: Sequence[Example], step: int) -> tuple[list[Example], EditStats]:
+        """The rewritten examples of step ``step`` and what the passes changed."""
+        stats = EditStats()
         if not examples:
-            return []
-        if isinstance(examples[0], QAExample):
-            return list(self._qa([ex for ex in examples if isinstance(ex, QAExample)], step))
-        return list(self._pairs([ex for ex in examples if isinstance(ex, PairExample)], step))
+            return [], stats
 
-    def _perturb(self, texts: list[str], protect: list[list[Span]] | None, step: int) -> tuple[list[str], list[list[Span]] | None]:
-        """Every pass over ``texts``; protected spans come back mapped onto the new texts."""
-        for mode, rate, stream in self.passes:
-            out = perturb(
-                texts,
-                self.lang,
-                self.lexicon,
-                mode=mode,  # type: ignore[arg-type]
-                rate=rate,
-                seed=rng.derive_seed(self.seed, step, stream),
-                target_langs=self.target_langs if mode != "synonym" else None,
-                protect=protect,
-                max_edits=self.max_edits,
-            )
-            if protect is not None:
-                protect = [[p.map_span(s, e) for s, e in spans] for p, spans in zip(out, protect, strict=True)]
-            texts = [p.text for p in out]
-        return texts, protect
+        def rewrite_texts(texts: list[str], protect: list[list[Span]] | None) -> tuple[list[str], list[list[Span]] | None]:
+            for mode, rate, stream in self.passes:
+                out = perturb(
+                    texts,
+                    self.lang,
+                    self.lexicon,
+                    mode=mode,  # type: ignore[arg-type]
+                    rate=rate,
+                    seed=rng.derive_seed(self.seed, step, stream),
+                    target_langs=self.target_langs if mode != "synonym" else None,
+                    protect=protect,
+                    max_edits=self.max_edits,
+                    stopwords=self.stopwords,
+                )
+                stats.add(mode, out)
+                if protect is not None:
+                    protect = [[p.map_span(s, e) for s, e in spans] for p, spans in zip(out, protect, strict=True)]
+                texts = [p.text for p in out]
+            return texts, protect
 
-    def _pairs(self, examples: list[PairExample], step: int) -> list[PairExample]:
-        n = len(examples)
-        texts, _ = self._perturb([ex.text_a for ex in examples] + [ex.text_b for ex in examples], None, step)
-        return [
-            PairExample(id=ex.id, text_a=texts[i], text_b=texts[n + i], label=ex.label, lang=ex.lang)
-            for i, ex in enumerate(examples)
-        ]
-
-    def _qa(self, examples: list[QAExample], step: int) -> list[QAExample]:
-        n = len(examples)
-        texts = [ex.question for ex in examples] + [ex.context for ex in examples]
-        protect: list[list[Span]] = [[] for _ in examples] + [
-            [(a.start, a.start + len(a.text)) for a in ex.answers] for ex in examples
-        ]
-        texts, mapped = self._perturb(texts, protect, step)
-        assert mapped is not None
-        out = []
-        for i, ex in enumerate(examples):
-            context = texts[n + i]
-            answers = []
-            for answer, (start, end) in zip(ex.answers, mapped[n + i], strict=True):
-                # Protected spans map exactly; a mismatch would be a core bug, not bad data.
-                if context[start:end] != answer.text:
-                    raise AssertionError(f"answer {answer.text!r} of {ex.id!r} did not survive augmentation")
-                answers.append(Answer(text=answer.text, start=start))
-            out.append(QAExample(id=ex.id, question=texts[i], context=context, answers=tuple(answers), lang=ex.lang))
-        return out
+        return self.task.rewrite(self.task.examples(examples), rewrite_texts), stats
 
 
 def build_augmenter(config: TrainConfig) -> Augmenter | None:
@@ -127,7 +165,16 @@ def build_augmenter(config: TrainConfig) -> Augmenter | None:
         len(lexicon),
         f"; code-switching into {', '.join(targets)}" if targets else "",
     )
-    return Augmenter(lexicon, config.source_lang, tuple(passes), targets, config.max_edits, config.seed)
+    return Augmenter(
+        config.task_record,
+        lexicon,
+        config.source_lang,
+        tuple(passes),
+        targets,
+        config.max_edits,
+        config.stopwords,  # type: ignore[arg-type]  (checked by the config)
+        config.seed,
+    )
 
 
 def codeswitch_targets(config: TrainConfig, lexicon: Lexicon) -> tuple[str, ...]:

@@ -1,11 +1,19 @@
 """The two things a run keeps on disk: the best model (a transformers folder with
-safetensors weights) and the resume checkpoint (everything needed to continue).
+safetensors weights) and the resume checkpoint (what is needed to continue exactly).
 
-Both appear atomically. The resume checkpoint is written to a temporary file in the
-same folder, flushed to disk and renamed over the old one, so a run killed while saving
-keeps its previous checkpoint. The best model is written to a temporary folder and
-swapped in with two renames; if a run dies between them the previous best is still
-found under ``.best.old``.
+The resume checkpoint is a folder, ``resume/``: ``trainable.safetensors`` (the
+parameters that train: a frozen word-embedding matrix is not in it, since the run
+reloads it from the model it started from), ``optimizer.safetensors`` (Adam's moments
+of those parameters only), ``rng.safetensors`` (torch's generator states) and
+``state.json`` (step, scheduler, Python's and numpy's generator states, the loop's
+counters, the config and the runtime). It is written to ``.resume.tmp/``, flushed,
+and swapped in with two renames; a run killed in between still finds the previous one
+under ``.resume.old/``. Half-written temporary folders of a killed run are removed at
+the next start.
+
+The best model is kept in memory when it improves and written (``best/``, swapped in
+the same way) only when a resume checkpoint is written and at the end of training, so
+each checkpoint write is one model save, not one per improvement.
 """
 
 from __future__ import annotations
@@ -18,80 +26,176 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
 log = logging.getLogger(__name__)
 
-RESUME_FILE = "resume.pt"
+RESUME_DIR = "resume"
+_RESUME_TMP = ".resume.tmp"
+_RESUME_OLD = ".resume.old"
+LEGACY_RESUME_FILE = "resume.pt"
 BEST_DIR = "best"
 _BEST_TMP = ".best.tmp"
 _BEST_OLD = ".best.old"
 CONFIG_IN_MODEL = "robust_xlt.toml"
 BEST_INFO = "best.json"
-FORMAT_VERSION = 1
-_REQUIRED = ("format_version", "step", "model", "optimizer", "scheduler", "rng", "state", "config")
+FORMAT_VERSION = 2
+_STATE_KEYS = ("format_version", "step", "optimizer_groups", "scheduler", "rng", "state", "config", "runtime")
 
 
 class CheckpointError(Exception):
     """A resume checkpoint or saved model that cannot be used; the message names the file."""
 
 
-def save_resume(out_dir: Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``out_dir/resume.pt`` atomically (temp file, fsync, rename)."""
-    path = out_dir / RESUME_FILE
-    tmp = out_dir / f".resume-{os.getpid()}.tmp"
-    try:
-        with tmp.open("wb") as f:
-            torch.save({"format_version": FORMAT_VERSION, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(out_dir)
-    return path
+def trainable_state(model: Any) -> dict[str, torch.Tensor]:
+    """The parameters that train, by name (a frozen embedding matrix is left out)."""
+    return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
 
 
-def load_resume(path: Path) -> dict[str, Any]:
-    """The checkpoint at ``path``; CheckpointError naming the file when it is damaged."""
-    try:
-        # weights_only: loading a checkpoint must never run code from the file.
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+def save_resume(
+    out_dir: Path,
+    *,
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    rng_tensors: dict[str, torch.Tensor],
+    state: dict[str, Any],
+) -> int:
+    """Write the resume checkpoint atomically; returns its size in bytes. ``state``
+    holds the JSON part (see the module docstring) but the optimizer's param groups,
+    which are taken from ``optimizer``."""
+    tmp, final, old = out_dir / _RESUME_TMP, out_dir / RESUME_DIR, out_dir / _RESUME_OLD
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    opt = optimizer.state_dict()
+    moments = {
+        f"{index}.{key}": value.detach().contiguous()
+        for index, values in opt["state"].items()
+        for key, value in values.items()
+        if isinstance(value, torch.Tensor)
+    }
+    files = {
+        "trainable.safetensors": {k: v.contiguous() for k, v in trainable_state(model).items()},
+        "optimizer.safetensors": moments,
+        "rng.safetensors": {k: v.contiguous() for k, v in rng_tensors.items()},
+    }
+    for name, tensors in files.items():
+        save_file({k: v.cpu() for k, v in tensors.items()}, str(tmp / name))
+    payload = {"format_version": FORMAT_VERSION, **state, "optimizer_groups": opt["param_groups"]}
+    (tmp / "state.json").write_text(json.dumps(payload), encoding="utf-8")
+    for path in tmp.iterdir():
+        _fsync(path)
+    _swap(tmp, final, old)
+    return sum(p.stat().st_size for p in final.iterdir())
+
+
+def has_resume(out_dir: Path) -> bool:
+    return (out_dir / RESUME_DIR).is_dir() or (out_dir / _RESUME_OLD).is_dir() or (out_dir / LEGACY_RESUME_FILE).exists()
+
+
+def load_resume(out_dir: Path) -> dict[str, Any]:
+    """The checkpoint of ``out_dir``: its JSON state plus ``trainable``, ``moments`` and
+    ``rng_tensors`` tensor dicts. CheckpointError naming the file when it is damaged."""
+    if (out_dir / LEGACY_RESUME_FILE).exists() and not (out_dir / RESUME_DIR).exists():
         raise CheckpointError(
-            f"{path}: cannot read the resume checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            "it is damaged or not a robust-xlt checkpoint. Delete it to start the run again from step 0."
-        ) from None
-    if not isinstance(payload, dict) or any(k not in payload for k in _REQUIRED):
-        missing = [k for k in _REQUIRED if not isinstance(payload, dict) or k not in payload]
-        raise CheckpointError(f"{path}: not a robust-xlt resume checkpoint (missing {', '.join(missing)})")
-    if payload["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format {payload['format_version']} is not this version's ({FORMAT_VERSION})"
+            f"{out_dir / LEGACY_RESUME_FILE}: a checkpoint of an older robust-xlt (format 1); this version "
+            "cannot continue it. Start the run again with --overwrite."
         )
+    folder = out_dir / RESUME_DIR
+    if not folder.is_dir() and (out_dir / _RESUME_OLD).is_dir():
+        log.warning("%s is missing; resuming from the previous checkpoint in %s", folder, out_dir / _RESUME_OLD)
+        folder = out_dir / _RESUME_OLD
+    state_path = folder / "state.json"
+    try:
+        payload = json.loads(state_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{state_path}: cannot read the resume checkpoint ({exc}); delete {folder} to start again") from None
+    if not isinstance(payload, dict) or any(k not in payload for k in _STATE_KEYS):
+        missing = [k for k in _STATE_KEYS if not isinstance(payload, dict) or k not in payload]
+        raise CheckpointError(f"{state_path}: not a robust-xlt resume checkpoint (missing {', '.join(missing)})")
+    if payload["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(f"{state_path}: checkpoint format {payload['format_version']} is not this version's ({FORMAT_VERSION})")
+    for key, name in (("trainable", "trainable.safetensors"), ("moments", "optimizer.safetensors"), ("rng_tensors", "rng.safetensors")):
+        try:
+            payload[key] = load_file(str(folder / name))
+        except Exception as exc:  # safetensors raises its own error types for damaged files
+            raise CheckpointError(
+                f"{folder / name}: cannot read the resume checkpoint ({type(exc).__name__}: {exc}); "
+                f"it is damaged. Delete {folder} to start the run again from step 0."
+            ) from None
     return payload
 
 
+def restore_model_and_optimizer(payload: dict[str, Any], model: Any, optimizer: torch.optim.Optimizer) -> None:
+    """Load the checkpoint's trainable parameters and Adam state into ``model`` and ``optimizer``."""
+    trainable = dict(model.named_parameters())
+    expected = {name for name, p in trainable.items() if p.requires_grad}
+    saved = set(payload["trainable"])
+    if saved != expected:
+        raise CheckpointError(
+            f"resume checkpoint holds parameters {sorted(saved ^ expected)[:5]} that do not match the model's "
+            "trainable ones (was --freeze-embeddings changed?)"
+        )
+    with torch.no_grad():
+        for name, value in payload["trainable"].items():
+            trainable[name].copy_(value)
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in payload["moments"].items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": payload["optimizer_groups"]})
+
+
 def remove_resume(out_dir: Path) -> None:
-    (out_dir / RESUME_FILE).unlink(missing_ok=True)
-    for stale in out_dir.glob(".resume-*.tmp"):
+    for name in (RESUME_DIR, _RESUME_TMP, _RESUME_OLD):
+        shutil.rmtree(out_dir / name, ignore_errors=True)
+
+
+def remove_stale_temporaries(out_dir: Path) -> list[str]:
+    """Delete half-written folders and files a killed run left; returns their names."""
+    removed = []
+    for name in (_RESUME_TMP, _BEST_TMP):
+        if (out_dir / name).exists():
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+            removed.append(name)
+    for stale in [*out_dir.glob(".resume-*.tmp"), *out_dir.glob(".*.jsonl.*.tmp"), *out_dir.glob(".*.json.*.tmp")]:
         stale.unlink(missing_ok=True)
+        removed.append(stale.name)
+    return removed
 
 
-def save_best(out_dir: Path, model: Any, tokenizer: Any, config_toml: str, info: dict[str, Any]) -> Path:
-    """Save the model, its tokenizer, the run's config and ``info`` as ``out_dir/best``."""
+class BestModel:
+    """The best model so far, held in memory (CPU copy of its weights) until flushed."""
+
+    def __init__(self) -> None:
+        self.weights: dict[str, torch.Tensor] | None = None
+        self.info: dict[str, Any] | None = None
+        self.dirty = False
+
+    def update(self, model: Any, info: dict[str, Any]) -> None:
+        self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        self.info, self.dirty = info, True
+
+    def flush(self, out_dir: Path, model: Any, tokenizer: Any, config_toml: str) -> bool:
+        """Write ``best/`` if it changed since the last flush; True when it did."""
+        if not self.dirty or self.weights is None or self.info is None:
+            return False
+        save_best(out_dir, model, tokenizer, config_toml, self.info, state_dict=self.weights)
+        self.dirty = False
+        return True
+
+
+def save_best(
+    out_dir: Path, model: Any, tokenizer: Any, config_toml: str, info: dict[str, Any], state_dict: dict[str, torch.Tensor] | None = None
+) -> Path:
+    """Save the model (or ``state_dict`` in its architecture), its tokenizer, the run's
+    config and ``info`` as ``out_dir/best``."""
     tmp, best, old = out_dir / _BEST_TMP, out_dir / BEST_DIR, out_dir / _BEST_OLD
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    model.save_pretrained(tmp, state_dict=state_dict)
     tokenizer.save_pretrained(tmp)
     (tmp / CONFIG_IN_MODEL).write_text(config_toml, encoding="utf-8")
     (tmp / BEST_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    shutil.rmtree(old, ignore_errors=True)
-    if best.exists():
-        best.rename(old)
-    tmp.rename(best)
-    shutil.rmtree(old, ignore_errors=True)
-    _fsync_dir(out_dir)
+    _swap(tmp, best, old)
     return best
 
 
@@ -120,17 +224,26 @@ def read_best_info(folder: Path) -> dict[str, Any]:
 
 def clear_outputs(out_dir: Path, names: tuple[str, ...]) -> None:
     """Remove this package's outputs (and only those) from ``out_dir``."""
-    for name in (*names, RESUME_FILE, BEST_DIR, _BEST_TMP, _BEST_OLD):
+    for name in (*names, RESUME_DIR, _RESUME_TMP, _RESUME_OLD, LEGACY_RESUME_FILE, BEST_DIR, _BEST_TMP, _BEST_OLD):
         p = out_dir / name
         if p.is_dir():
             shutil.rmtree(p)
         else:
             p.unlink(missing_ok=True)
-    for stale in out_dir.glob(".resume-*.tmp"):
+    for stale in [*out_dir.glob(".resume-*.tmp"), *out_dir.glob("predictions-*.jsonl")]:
         stale.unlink(missing_ok=True)
 
 
-def _fsync_dir(path: Path) -> None:
+def _swap(tmp: Path, final: Path, old: Path) -> None:
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    _fsync(final.parent)
+
+
+def _fsync(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

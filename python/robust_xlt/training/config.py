@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from robust_xlt import normalize_lang
 from robust_xlt.data import SAMPLE_LANGS
+from robust_xlt.tasks import TASKS as _TASK_RECORDS
+from robust_xlt.tasks import Task, TaskDefaults, get_task
 
-TASKS: tuple[str, ...] = ("pawsx", "xnli", "qa")
+TASKS: tuple[str, ...] = tuple(_TASK_RECORDS)
 METHODS: tuple[str, ...] = ("standard", "rs-da", "rs-rp", "adv", "codeswitch")
 # Methods that rewrite the text of a batch (the Rust core) and methods that perturb its
 # input embeddings; one of each may be combined.
@@ -33,41 +37,22 @@ ADV_VARIANTS: tuple[str, ...] = ("pgd", "freelb")
 ADV_NORMS: tuple[str, ...] = ("l2", "linf")
 # Config fields that may change between a run and its --resume: they change how the run
 # is watched, not what it computes.
-RESUME_MAY_CHANGE: frozenset[str] = frozenset({"log_every"})
+RESUME_MAY_CHANGE: frozenset[str] = frozenset({"log_every", "checkpoint_interval"})
+STOPWORD_KINDS: tuple[str, ...] = ("function", "full", "none")
+# Optional caps whose value "all" means no cap (None), in TOML and on the command line.
+ALL_MEANS_NONE: frozenset[str] = frozenset({"max_train_examples", "max_eval_examples"})
+# Per-norm defaults of (adv_lr, adv_radius), relative to the example's embeddings: two
+# PGD steps of 0.1 reach the l2 radius 0.2, a fifth of the pair's embedding norm; linf
+# moves every coordinate, so its radius is half as large.
+ADV_DEFAULTS: dict[str, tuple[float, float]] = {"l2": (0.1, 0.2), "linf": (0.05, 0.1)}
 
 
 class ConfigError(ValueError):
     """A configuration value that cannot work; the message names the field and value."""
 
 
-@dataclass(frozen=True)
-class TaskDefaults:
-    """What XTREME's own scripts use for a task, and its language sets."""
-
-    lr: float
-    epochs: int
-    max_length: int
-    languages: tuple[str, ...]
-    low_resource: tuple[str, ...]
-
-
-TASK_DEFAULTS: dict[str, TaskDefaults] = {
-    # scripts/train_pawsx.sh: lr 2e-5, 5 epochs, max length 128, batch 8 x 4 accumulation.
-    # PAWS-X has no low-resource language; ja and ko, the two languages furthest from
-    # English in script and syntax and the lowest zero-shot scores in XTREME's tables,
-    # stand in for the "hardest targets" average.
-    "pawsx": TaskDefaults(2e-5, 5, 128, ("en", "de", "es", "fr", "ja", "ko", "zh"), ("ja", "ko")),
-    # scripts/train_xnli.sh: the same settings; sw and ur are XNLI's low-resource languages.
-    "xnli": TaskDefaults(
-        2e-5,
-        5,
-        128,
-        ("en", "ar", "bg", "de", "el", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
-        ("sw", "ur"),
-    ),
-    # TyDiQA-GoldP: lr 3e-5, 3 epochs, max length 384; sw, te, bn are its low-resource ones.
-    "qa": TaskDefaults(3e-5, 3, 384, ("en", "ar", "bn", "fi", "id", "ko", "ru", "sw", "te"), ("sw", "te", "bn")),
-}
+# Each task's XTREME settings and language sets live in its record (robust_xlt.tasks).
+TASK_DEFAULTS: dict[str, TaskDefaults] = {name: task.defaults for name, task in _TASK_RECORDS.items()}
 
 
 def _help(text: str) -> dict[str, str]:
@@ -103,12 +88,17 @@ class TrainConfig:
             "'{lang}' is replaced by --source-lang (default: the smoke sample)"
         ),
     )
+    # None: dev_fraction of the held-out groups, never rows any language is evaluated on.
     dev_data: str | None = field(
         default=None,
         metadata=_help(
-            "source-language dev set for model selection, as --train-data "
-            "(default: the source language's evaluation set)"
+            "dev set for model selection, as --train-data; '{lang}' is replaced by --dev-lang "
+            "(default: --dev-fraction of the held-out rows, disjoint from every evaluation set)"
         ),
+    )
+    # None: the source language, XTREME's model selection; another language is an oracle setting.
+    dev_lang: str | None = field(
+        default=None, metadata=_help("language of the dev set used for model selection (default: --source-lang)")
     )
     eval_data: str | None = field(
         default=None,
@@ -145,12 +135,26 @@ class TrainConfig:
             "questions are the source-language dev and evaluation set)"
         ),
     )
+    # A tenth of the groups: about 80 XNLI premises (250 rows) of a dev file, enough to
+    # rank checkpoints, while the evaluation rows stay disjoint from it.
+    dev_fraction: float = field(
+        default=0.1,
+        metadata=_help(
+            "without --dev-data: share in [0, 1) of the row groups (qa: passages) taken as the dev set "
+            "for model selection, from the held-out part (or from the evaluation files when the "
+            "training data is a separate file); removed from every language's evaluation set"
+        ),
+    )
     # None: all of it; small values make CPU runs short.
     max_train_examples: int | None = field(
-        default=None, metadata=_help("use only the first N training examples (examples)")
+        default=None, metadata=_help("use only the first N training examples; 'all': every one (examples)")
     )
     max_eval_examples: int | None = field(
-        default=None, metadata=_help("evaluate only the first N examples of each language and of the dev set (examples)")
+        default=None,
+        metadata=_help(
+            "evaluate only the first N examples (the same ids in every language) of each language "
+            "and of the dev set; 'all' (the default): every one (examples)"
+        ),
     )
 
     # ---- optimisation
@@ -186,6 +190,14 @@ class TrainConfig:
     # One seed drives everything: python, numpy, torch, data order, augmentation, noise.
     seed: int = field(default=0, metadata=_help("random seed for model heads, data order, augmentation and noise"))
 
+    # Most of a CPU step is the dense gradient and Adam update of the 250k-row
+    # word-embedding matrix (2.53 s against 4.76 s a step frozen, e5-small, batch 32);
+    # freezing it is also a common choice for cross-lingual transfer.
+    freeze_embeddings: bool = field(
+        default=False,
+        metadata=_help("train every parameter but the word-embedding matrix (no gradient, no optimizer state, not checkpointed)"),
+    )
+
     # ---- lengths (tokens)
     # None: 128 for pawsx/xnli, 384 for qa (XTREME).
     max_length: int | None = field(default=None, metadata=_help("maximum tokens per input, special tokens included (default: 128 for pawsx/xnli, 384 for qa)"))
@@ -212,15 +224,30 @@ class TrainConfig:
             "robust-xlt *.tsv (default: the smoke sample's tiny lexicon)"
         ),
     )
+    # Short closed-class lists (articles, pronouns, prepositions, conjunctions,
+    # auxiliaries): stopwordsiso's long lists protect content words (1,298 English
+    # entries, "home", "said", "good"), leaving 12% of XNLI's English words eligible.
+    stopwords: str = field(
+        default="function",
+        metadata=_help(
+            "rs-da/codeswitch: words never replaced: function (short function-word lists), "
+            "full (stopwordsiso's long lists) or none"
+        ),
+    )
     # Robust-XLT replaces a word that has k synonyms with probability k/(k+1) (k <= 8);
     # over the eligible words of 1,200 English XNLI dev sentences with the shared OMW
     # Wiktionary lexicon that averages 0.74.
     synonym_rate: float = field(
-        default=0.75, metadata=_help("rs-da: probability that an eligible word becomes a synonym (0 to 1)")
+        default=0.75,
+        metadata=_help(
+            "rs-da: share of eligible words (not a stop word, outside protected spans, with a synonym) "
+            "replaced by a synonym, each independently with this probability (0 to 1)"
+        ),
     )
     # CoSDA-ML replaces 0.4 to 0.9 of the words; xTune 0.5 (PAWS-X) and 0.3 (XNLI).
     codeswitch_rate: float = field(
-        default=0.5, metadata=_help("codeswitch: probability that an eligible word is translated (0 to 1)")
+        default=0.5,
+        metadata=_help("codeswitch: share of eligible words (with a translation) translated, each with this probability (0 to 1)"),
     )
     # None: the evaluation languages other than the source that the lexicon covers.
     codeswitch_langs: tuple[str, ...] | None = field(
@@ -249,23 +276,46 @@ class TrainConfig:
     adv_norm: str = field(default="l2", metadata=_help("adv: perturbation ball, l2 or linf"))
     # FreeLB's typical 2 to 4; PGD with 1 step is FGM (about 2x the cost of standard).
     adv_steps: int = field(default=2, metadata=_help("adv: ascent steps K"))
-    # Inside FreeLB's typical 3e-2 to 2e-1 (l2 norm over an example's embeddings).
-    adv_lr: float = field(
-        default=0.1,
-        metadata=_help("adv: ascent step size (l2: the step's norm per example; linf: per coordinate)"),
+    # Relative sizes: a model's embedding scale no longer decides the attack's strength
+    # (absolute l2 0.1 was 2% of an XNLI pair's embedding norm, 1% of a QA window's).
+    # None: the norm's own default in ADV_DEFAULTS.
+    adv_lr: float | None = field(
+        default=None,
+        metadata=_help(
+            "adv: ascent step, relative to the example's word embeddings (l2: a fraction of their norm, "
+            "i.e. per token on average that fraction of a token's norm; linf: a fraction of their RMS "
+            "coordinate) (default: 0.1 for l2, 0.05 for linf)"
+        ),
     )
-    # FreeLB's max_norm default: the K steps of size adv_lr already bound an l2 perturbation.
-    adv_radius: float = field(default=0.0, metadata=_help("adv: radius of the ball the perturbation is projected onto (0: unbounded)"))
+    adv_radius: float | None = field(
+        default=None,
+        metadata=_help(
+            "adv: radius of the ball the perturbation is projected onto, relative as --adv-lr "
+            "(0: unbounded) (default: 0.2 for l2, 0.1 for linf)"
+        ),
+    )
     # 0: start from the clean input, so PGD's first ascent step reuses the clean pass.
     adv_init_mag: float = field(
         default=0.0,
-        metadata=_help("adv: random start, FreeLB's init_mag (l2: U(-1,1) scaled by mag/sqrt(tokens x dim); linf: U(-mag,mag))"),
+        metadata=_help(
+            "adv: random start, FreeLB's init_mag relative as --adv-lr (l2: U(-1,1) scaled to norm at most "
+            "mag x the embeddings' norm; linf: U(-mag,mag) x their RMS coordinate)"
+        ),
     )
 
     # ---- evaluation, logging, output
     # None: once per epoch, as XTREME's per-checkpoint model selection.
     eval_every: int | None = field(
         default=None, metadata=_help("evaluate the dev set and save a resume checkpoint every N steps (default: at the end of each epoch)")
+    )
+    # A resume checkpoint of e5-small is 1.4 GB (4-5 s to write): at most one per ten
+    # minutes keeps writing under 1% of a run, and a kill loses at most that much.
+    checkpoint_interval: float = field(
+        default=600.0,
+        metadata=_help(
+            "write the resume checkpoint (and flush best/) at the first evaluation at least this many "
+            "seconds after the last one, and at the end of training (0: at every evaluation) (seconds)"
+        ),
     )
     # Large enough that a CPU forward pass amortises its overhead, small enough for 384-token QA.
     eval_batch_size: int = field(default=64, metadata=_help("evaluation batch size (examples; qa: windows)"))
@@ -282,6 +332,8 @@ class TrainConfig:
         # Language codes are stored canonically ('eng', 'EN' -> 'en') so that comparisons
         # and the saved config agree; object.__setattr__ is how a frozen dataclass does it.
         object.__setattr__(self, "source_lang", _canonical_lang("source_lang", self.source_lang))
+        if self.dev_lang is not None:
+            object.__setattr__(self, "dev_lang", _canonical_lang("dev_lang", self.dev_lang))
         for name in ("eval_langs", "low_resource_langs", "codeswitch_langs"):
             langs = getattr(self, name)
             if langs is not None:
@@ -302,9 +354,12 @@ class TrainConfig:
         return self.train_data is None and self.eval_data is None and self.dev_data is None
 
     @property
+    def task_record(self) -> Task:
+        return get_task(self.task)
+
+    @property
     def selection_metric(self) -> str:
-        # F1 for QA: the metric XTREME reports first, and smoother than EM on small dev sets.
-        return "f1" if self.task == "qa" else "accuracy"
+        return self.task_record.selection_metric
 
     def resolved(self) -> TrainConfig:
         """This config with every task-dependent ``None`` replaced by its value."""
@@ -325,6 +380,9 @@ class TrainConfig:
             lr=task.lr if self.lr is None else self.lr,
             epochs=task.epochs if self.epochs is None else self.epochs,
             max_length=task.max_length if self.max_length is None else self.max_length,
+            dev_lang=self.dev_lang or self.source_lang,
+            adv_lr=ADV_DEFAULTS[self.adv_norm][0] if self.adv_lr is None else self.adv_lr,
+            adv_radius=ADV_DEFAULTS[self.adv_norm][1] if self.adv_radius is None else self.adv_radius,
             eval_langs=tuple(eval_langs),
             low_resource_langs=low,
             output_dir=self.output_dir or os.path.join("runs", f"{self.task}-{'+'.join(self.method)}-seed{self.seed}"),
@@ -337,6 +395,50 @@ class TrainConfig:
 
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+# The config by concern: the tables of the TOML file and the groups of --help.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "run": ("task", "model", "method", "seed", "output_dir", "device", "threads", "log_every"),
+    "data": (
+        "source_lang",
+        "train_data",
+        "dev_data",
+        "dev_lang",
+        "eval_data",
+        "eval_langs",
+        "low_resource_langs",
+        "train_fraction",
+        "dev_fraction",
+        "max_train_examples",
+        "max_eval_examples",
+    ),
+    "optimization": (
+        "lr",
+        "epochs",
+        "max_steps",
+        "batch_size",
+        "grad_accumulation",
+        "warmup_ratio",
+        "weight_decay",
+        "adam_eps",
+        "max_grad_norm",
+        "freeze_embeddings",
+    ),
+    "input": ("max_length", "qa_overlap", "max_query_length", "n_best", "max_answer_length"),
+    "augmentation": ("lexicon", "stopwords", "synonym_rate", "codeswitch_rate", "codeswitch_langs", "max_edits"),
+    "embedding": ("noise", "noise_scale", "adv_variant", "adv_norm", "adv_steps", "adv_lr", "adv_radius", "adv_init_mag"),
+    "evaluation": ("eval_every", "eval_batch_size", "checkpoint_interval"),
+}
+SECTION_TITLES: dict[str, str] = {
+    "run": "run: task, model, method, seed, where and how it runs",
+    "data": "data: sources, languages and leak-free splits",
+    "optimization": "optimization",
+    "input": "input lengths and QA windows (tokens)",
+    "augmentation": "text methods: rs-da and codeswitch",
+    "embedding": "embedding methods: rs-rp noise and adv adversaries",
+    "evaluation": "evaluation and checkpoints",
+}
+FIELD_SECTION: dict[str, str] = {name: section for section, names in SECTIONS.items() for name in names}
+assert sorted(FIELD_SECTION) == sorted(FIELDS), "every config field belongs to exactly one section"
 _HINTS: dict[str, Any] = typing.get_type_hints(TrainConfig)
 
 
@@ -358,7 +460,10 @@ def coerce(name: str, value: Any, origin: str) -> Any:
     where it came from in the error message."""
     if name not in FIELDS:
         raise ConfigError(f"{origin}: unknown key {name!r}; known keys: {', '.join(FIELDS)}")
-    scalar, is_tuple, _ = field_kind(name)
+    scalar, is_tuple, optional = field_kind(name)
+    # "all" is how a flag or TOML file says None for the example caps.
+    if optional and name in ALL_MEANS_NONE and isinstance(value, str) and value.strip().lower() == "all":
+        return None
     if is_tuple:
         if isinstance(value, str):
             items: list[Any] = [v.strip() for v in value.split(",") if v.strip()]
@@ -372,6 +477,7 @@ def coerce(name: str, value: Any, origin: str) -> Any:
 
 # Numeric config types: what the error calls them, and which Python values they take
 # as they are (an integer field refuses 2.5 rather than truncating it).
+_BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _NUMBERS: dict[type, tuple[str, tuple[type, ...]]] = {
     int: ("an integer", (int,)),
     float: ("a number", (int, float)),
@@ -383,6 +489,12 @@ def _scalar(name: str, scalar: type, value: Any, origin: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{origin}: {name} must be a string, got {value!r}")
         return value
+    if scalar is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
+            return _BOOLEAN_WORDS[value.strip().lower()]
+        raise ConfigError(f"{origin}: {name} must be true or false, got {value!r}")
     if scalar in _NUMBERS:
         noun, accepted = _NUMBERS[scalar]
         # bool is an int subclass, but `true` for a step count is a mistake, not 1.
@@ -399,51 +511,59 @@ def _scalar(name: str, scalar: type, value: Any, origin: str) -> Any:
 
 
 def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The config values of a TOML file (top-level keys; a ``[train]`` table also works),
-    coerced and checked against the fields. Keys may be snake_case or kebab-case."""
+    """The config values of a TOML file, coerced and checked against the fields.
+
+    Keys sit in the tables of ``SECTIONS`` (``[data]``, ``[optimization]``, ...), as
+    ``to_toml`` writes them, or at the top level (older files); a ``[train]`` table
+    holding either form also works. Keys may be snake_case or kebab-case."""
     p = Path(path)
     try:
         with p.open("rb") as f:
             doc = tomllib.load(f)
     except FileNotFoundError:
         raise FileNotFoundError(f"config file not found: {p}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a folder, not a TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     if isinstance(doc.get("train"), dict) and len(doc) == 1:
         doc = doc["train"]
-    values = {}
-    for key, value in doc.items():
+    values: dict[str, Any] = {}
+
+    def take(key: str, value: Any, where: str) -> None:
         name = key.replace("-", "_")
+        if name in values:
+            raise ConfigError(f"{p}: {name} is set twice ({where})")
+        values[name] = coerce(name, value, f"{p}: {where}")
+
+    for key, value in doc.items():
         if isinstance(value, dict):
-            raise ConfigError(f"{p}: unknown table [{key}]; config keys are top-level, e.g. lr = 2e-5")
-        values[name] = coerce(name, value, str(p))
+            section = key.replace("-", "_")
+            if section not in SECTIONS:
+                raise ConfigError(f"{p}: unknown table [{key}]; tables are {', '.join(f'[{t}]' for t in SECTIONS)}")
+            for inner, inner_value in value.items():
+                name = inner.replace("-", "_")
+                if name in FIELDS and FIELD_SECTION[name] != section:
+                    raise ConfigError(f"{p}: {name} belongs in [{FIELD_SECTION[name]}], not [{section}]")
+                take(inner, inner_value, f"[{section}] {inner}")
+        else:
+            take(key, value, key)
     return values
 
 
 def to_toml(config: TrainConfig) -> str:
-    """The config as TOML that ``load_toml`` reads back; ``None`` fields are left out
-    (they mean "default")."""
-    lines = ["# robust-xlt resolved training config: defaults < --config TOML < flags", ""]
-    for name, value in config.to_dict().items():
-        if value is None:
-            continue
-        lines.append(f"{name} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ("nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-        return f'"{escaped}"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
+    """The config as TOML, one table per section, that ``load_toml`` reads back;
+    ``None`` fields are left out (they mean "default")."""
+    values = config.to_dict()
+    doc: dict[str, dict[str, Any]] = {}
+    for section, names in SECTIONS.items():
+        table = {name: values[name] for name in names if values[name] is not None}
+        if table:
+            doc[section] = table
+    header = "# robust-xlt resolved training config: defaults < --config TOML < flags\n\n"
+    return header + tomli_w.dumps(doc)
 
 
 def build_config(*layers: dict[str, Any]) -> TrainConfig:
@@ -474,10 +594,19 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError(f"max_edits must be 0 or more, got {c.max_edits}")
     if c.lr is not None and not (math.isfinite(c.lr) and c.lr > 0):
         raise ConfigError(f"lr must be a positive number, got {c.lr}")
-    non_negative = ("weight_decay", "max_grad_norm", "noise_scale", "adv_lr", "adv_radius", "adv_init_mag", "qa_overlap")
+    non_negative = (
+        "weight_decay",
+        "max_grad_norm",
+        "noise_scale",
+        "adv_lr",
+        "adv_radius",
+        "adv_init_mag",
+        "qa_overlap",
+        "checkpoint_interval",
+    )
     for name in non_negative:
         value = getattr(c, name)
-        if not (math.isfinite(value) and value >= 0):
+        if value is not None and not (math.isfinite(value) and value >= 0):
             raise ConfigError(f"{name} must be 0 or more, got {value}")
     if not (c.adam_eps > 0 and math.isfinite(c.adam_eps)):
         raise ConfigError(f"adam_eps must be positive, got {c.adam_eps}")
@@ -491,6 +620,15 @@ def _validate(c: TrainConfig) -> None:
             raise ConfigError(f"{name} must lie in [0, 1], got {value}")
     if not 0.0 < c.train_fraction <= 1.0:
         raise ConfigError(f"train_fraction must lie in (0, 1], got {c.train_fraction}")
+    if not 0.0 <= c.dev_fraction < 1.0:
+        raise ConfigError(f"dev_fraction must lie in [0, 1), got {c.dev_fraction}")
+    if c.train_fraction < 1.0 and c.dev_data is None and c.train_fraction + c.dev_fraction >= 1.0:
+        raise ConfigError(
+            f"train_fraction {c.train_fraction} + dev_fraction {c.dev_fraction} leave no rows to evaluate; "
+            "their sum must stay below 1 (or give --dev-data)"
+        )
+    if c.stopwords not in STOPWORD_KINDS:
+        raise ConfigError(f"unknown stopwords {c.stopwords!r}; expected one of {', '.join(STOPWORD_KINDS)}")
     if c.adv_steps < 1:
         raise ConfigError(f"adv_steps must be at least 1, got {c.adv_steps}")
     if c.noise not in NOISE_KINDS:

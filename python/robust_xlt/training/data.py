@@ -1,29 +1,60 @@
 """Where a run's examples come from: files, hub splits or the smoke sample, and the
-held-out split that keeps evaluation free of training rows.
+split that keeps every evaluated example out of training and model selection.
 
 A data source is a path in the task's format or ``hub:DATASET[:CONFIG]:SPLIT``;
 ``{lang}`` in it is replaced by the language being loaded. With no data flags at all a
 run uses the hand-written smoke sample shipped with the package.
+
+The split (``robust_xlt.data.splits`` says why it is made on groups of ids):
+
+- pawsx, xnli: the evaluation files are row-aligned, languages share example ids.
+  Ids are grouped by sentences shared in any language; whole groups, shuffled with a
+  fixed split seed (the same for every run), go to one part.
+  When the training source is the source language's evaluation file
+  (``train_fraction < 1``), ``train_fraction`` of the groups train and
+  ``dev_fraction`` of them are the dev set, both on the source language's rows; the
+  rest is evaluated in every language. A separate training file with
+  ``train_fraction < 1`` is split the same way within itself (the evaluation files
+  are untouched); with ``train_fraction == 1``, ``dev_fraction`` of the evaluation
+  files' groups are the dev set and leave every language's evaluation set, so no
+  evaluated example's source-language original selects the model.
+- qa: the same with the source language's questions grouped by passage; the other
+  languages' files are not translations of it and are left untouched.
+- ``--dev-data`` is the dev set (language ``--dev-lang``); no dev rows are split off.
+- pawsx, xnli: every language is evaluated on the ids all the evaluated languages
+  hold (PAWS-X ``NS`` rows are skipped at load), and ``max_eval_examples`` keeps the
+  first N of those, the same N ids everywhere.
+
+``TaskData.splits`` records which ids went where, how, and what was dropped.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from robust_xlt.data import (
     SAMPLE_LANGS,
+    DataError,
     Example,
+    LoadReport,
     PairExample,
     QAExample,
+    align_ids,
+    check_premise_groups,
     load_hub,
     load_task_file,
+    passage_groups,
     sample_path,
-    select_rows,
-    zero_shot_split,
+    sentence_groups,
+    split_groups,
 )
-from robust_xlt.data.splits import XNLI_GROUP_SIZE
+from robust_xlt.data.report import ISSUE_KINDS
+from robust_xlt.data.splits import SPLIT_SEED, normalise
+from robust_xlt.data.xnli import file_layout
 from robust_xlt.training.config import ConfigError, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -42,29 +73,42 @@ SMOKE_NOTICE = (
 
 @dataclass(frozen=True)
 class TaskData:
-    """Examples of a run: English (source) training and dev sets, and one evaluation set
-    per language. ``describe`` says where each came from, for the log and results."""
+    """Examples of a run: source-language training examples, the dev set for model
+    selection, and one evaluation set per language. ``describe`` says where each came
+    from, for the log and results; ``splits`` records the split (JSON-ready, see
+    :func:`load_task_data`) for ``splits.json``."""
 
     train: list[Example]
     dev: list[Example]
     eval: dict[str, list[Example]]
     describe: dict[str, str]
+    splits: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Every spec a run reads, ``{lang}`` substituted."""
+
+    train: str
+    dev: str | None
+    eval: dict[str, str]
 
 
 def substitute(spec: str, lang: str) -> str:
     return spec.replace("{lang}", lang)
 
 
-def load_source(task: str, spec: str, lang: str) -> list[Example]:
+def load_source(task: str, spec: str, lang: str, *, report: LoadReport | None = None) -> list[Example]:
     """Examples of ``lang`` from a path or hub spec (``{lang}`` already substituted or not)."""
     spec = substitute(spec, lang)
+    options: dict[str, Any] = {} if report is None else {"report": report}
     if spec.startswith(HUB_PREFIX):
         dataset, config, split = parse_hub(spec)
-        return list(load_hub(dataset, config, split, task, lang))
+        return list(load_hub(dataset, config, split, task, lang, **options))
     path = Path(spec).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"data file for language {lang!r} not found: {path}")
-    return list(load_task_file(task, path, lang))
+    return list(load_task_file(task, path, lang, **options))
 
 
 def parse_hub(spec: str) -> tuple[str, str | None, str]:
@@ -84,27 +128,30 @@ def check_sources(config: TrainConfig, *, with_train: bool = True) -> None:
     """Fail before any model loads when the data settings cannot work or a data file is
     missing: every path the run will read, per language, must exist (hub specs are
     checked when downloaded). ``with_train=False`` checks what evaluation reads."""
-    if with_train and config.train_data is None and not config.uses_smoke_sample and config.train_fraction == 1.0:
+    c = config
+    dev_lang = c.dev_lang or c.source_lang
+    if with_train and c.train_data is None and not c.uses_smoke_sample and c.train_fraction == 1.0:
         raise ConfigError(
             "train_data is missing: with --eval-data or --dev-data, give --train-data too "
             "(or --train-fraction below 1 to train on held-in rows of the source language's --eval-data)"
         )
-    if config.uses_smoke_sample:
-        missing = [lang for lang in config.eval_langs or () if lang not in SAMPLE_LANGS]
+    _check_dev(c, with_train)
+    if c.uses_smoke_sample:
+        missing = [lang for lang in c.eval_langs or () if lang not in SAMPLE_LANGS]
         if missing:
             raise ConfigError(
                 f"the smoke sample has no language {', '.join(missing)}; it has {', '.join(SAMPLE_LANGS)}"
             )
-        if config.source_lang != "en":
-            raise ConfigError(f"the smoke sample's training data is English; source_lang is {config.source_lang!r}")
+        if c.source_lang != "en":
+            raise ConfigError(f"the smoke sample's training data is English; source_lang is {c.source_lang!r}")
         return
     specs: list[tuple[str, str, str]] = []  # (flag, spec, lang)
-    if config.train_data is not None and (with_train or config.train_fraction < 1.0):
-        specs.append(("--train-data", config.train_data, config.source_lang))
-    if config.dev_data is not None and with_train:
-        specs.append(("--dev-data", config.dev_data, config.source_lang))
-    for lang in config.eval_langs or ():
-        specs.append(("--eval-data", config.eval_data or "", lang))
+    if c.train_data is not None and (with_train or c.train_fraction < 1.0):
+        specs.append(("--train-data", c.train_data, c.source_lang))
+    if c.dev_data is not None and with_train:
+        specs.append(("--dev-data", c.dev_data, dev_lang))
+    for lang in c.eval_langs or ():
+        specs.append(("--eval-data", c.eval_data or "", lang))
     for flag, spec, lang in specs:
         if not spec or spec.startswith(HUB_PREFIX):
             if spec:
@@ -116,113 +163,296 @@ def check_sources(config: TrainConfig, *, with_train: bool = True) -> None:
 
 
 def load_task_data(config: TrainConfig, *, with_train: bool = True) -> TaskData:
-    """Training, dev and per-language evaluation examples for a resolved config.
+    """Training, dev and per-language evaluation examples for a resolved config, split
+    as the module docstring says.
 
-    ``with_train=False`` (``robust-xlt eval``) still reads the training source when the
-    held-out part of it is what the source language is evaluated on.
+    ``with_train=False`` (``robust-xlt eval``) reads no dev set and no separate
+    training file, but still reads the training source when it is the source
+    language's evaluation file, so the evaluation set is the training run's.
+    ``splits`` holds ``method``, ``pool`` (what was split: ``held-in`` rows, the
+    separate ``train`` file, the ``eval`` files, or nothing), ``fractions``, ``seed``,
+    ``groups`` (counts per part), ``ids`` (train and dev lists, eval per language, after
+    the caps), ``counts``, ``dropped`` (load-time skips, ids missing or not common,
+    caps), ``overlap`` (evaluation rows sharing text with train or dev: 0 whenever the
+    split made them) and ``sources``.
     """
     c = config
-    langs = list(c.eval_langs or ())
-    describe: dict[str, str] = {}
-    if c.uses_smoke_sample:
-        train = _load(c, str(sample_path(c.task, "train", "en")), "en") if with_train else []
-        evals = {lang: _load(c, str(sample_path(c.task, "dev", lang)), lang) for lang in langs}
-        describe = {"train": "smoke sample", "eval": "smoke sample"}
-        dev = evals[c.source_lang]
-        describe["dev"] = f"smoke sample ({c.source_lang} evaluation set)"
-        return TaskData(_cap(train, c.max_train_examples), _cap(dev, c.max_eval_examples), _cap_all(evals, c), describe)
+    source, dev_lang = c.source_lang, c.dev_lang or c.source_lang
+    aligned = c.task_record.row_aligned  # languages share example ids (PAWS-X, XNLI)
+    src = _sources(c, dev_lang)
+    reports: dict[str, dict[str, dict[str, int]]] = {}
 
-    train_spec = c.train_data or c.eval_data
-    assert train_spec is not None and c.eval_data is not None  # enforced by TrainConfig
-    describe["train"] = substitute(train_spec, c.source_lang)
-    describe["eval"] = c.eval_data
-    need_train = with_train or c.train_fraction < 1.0
-    train = _load(c, train_spec, c.source_lang) if need_train else []
-    evals = {}
-    for lang in langs:
-        same_as_train = substitute(c.eval_data, lang) == substitute(train_spec, c.source_lang) and lang == c.source_lang
-        evals[lang] = train if same_as_train and need_train else _load(c, c.eval_data, lang)
-
-    if c.train_fraction < 1.0:
-        train, evals = _hold_out(c, train, evals, train_spec)
-        describe["split"] = f"train on the first {c.train_fraction:g} of the training source, in file order"
-    elif need_train and evals.get(c.source_lang) is train:
+    held_in = source in src.eval and _same_source(src.train, src.eval[source])
+    if held_in and c.train_fraction == 1.0 and with_train:
         raise ConfigError(
-            f"the {c.source_lang} evaluation data is the training data ({describe['train']}); "
+            f"the {source} evaluation data is the training data ({src.train}); "
             "pass --train-fraction below 1 to hold part of it out, or other --eval-data"
         )
+    _check_dev(c, with_train)
+    need_train = with_train or (held_in and c.train_fraction < 1.0)
+    train = _load(c, src.train, source, reports, "train") if need_train else []
+    evals: dict[str, list[Example]] = {}
+    for lang, spec in src.eval.items():
+        evals[lang] = train if held_in and need_train and lang == source else _load(c, spec, lang, reports, "eval")
 
-    if c.dev_data is not None:
-        dev = _load(c, c.dev_data, c.source_lang)
-        describe["dev"] = substitute(c.dev_data, c.source_lang)
-    else:
-        dev = evals[c.source_lang]
-        describe["dev"] = f"the {c.source_lang} evaluation set"
-    return TaskData(_cap(train, c.max_train_examples), _cap(dev, c.max_eval_examples), _cap_all(evals, c), describe)
+    # What is split: the held-in rows, the separate training file, or the evaluation
+    # files (which lose the dev groups in every language).
+    dev_share = 0.0 if c.dev_data is not None else c.dev_fraction
+    pool: str | None = None
+    if c.train_fraction < 1.0 and (held_in or need_train):
+        pool = "held-in" if held_in else "train"
+    elif c.train_fraction == 1.0 and dev_share > 0:
+        pool = "eval"
+    fractions = (c.train_fraction if pool in ("held-in", "train") else 0.0, dev_share)
+    dev: list[Example] = []
+    groups: dict[str, int] | None = None
+    dropped: dict[str, Any] = {"load": reports}
+    if aligned:  # before any split: a file that is not a translation of the others fails here
+        align_ids({lang: [ex.id for ex in exs] for lang, exs in evals.items()})
+    if pool is not None:
+        sets = {source: train} if pool == "train" else (evals if aligned else {source: evals[source]})
+        group = c.task_record.premise_group
+        if aligned and pool != "train" and group is not None:
+            _check_premise_rows(src, sets, group)
+        (train_ids, dev_ids, eval_ids), groups = _split(c, pool, sets, aligned, fractions, src)
+        rows = sets[source]
+        if pool != "eval":
+            train = [ex for ex in rows if ex.id in train_ids]
+        dev = [ex for ex in rows if ex.id in dev_ids]
+        if pool != "train":
+            evals.update({lang: [ex for ex in evals[lang] if ex.id in eval_ids] for lang in sets})
+        else:  # rows of a separate training file in neither part: held out, evaluated nowhere
+            dropped["held_out_unused"] = len(rows) - len(train) - len(dev)
+    if c.dev_data is not None and with_train:
+        dev = _load(c, c.dev_data, dev_lang, reports, "dev")
+    if not with_train:
+        dev = []
 
+    cap = c.max_eval_examples
+    if aligned:
+        evals, dropped["missing"], dropped["not_common"] = _on_common_ids(evals)
+    dropped["max_eval_examples"] = {"dev": _over(len(dev), cap), **{lang: _over(len(exs), cap) for lang, exs in evals.items()}}
+    dropped["max_train_examples"] = _over(len(train), c.max_train_examples)
+    train, dev = _cap(train, c.max_train_examples), _cap(dev, cap)
+    evals = _cap_evals(evals, cap, aligned)
 
-def _hold_out(
-    c: TrainConfig, train: list[Example], evals: dict[str, list[Example]], train_spec: str
-) -> tuple[list[Example], dict[str, list[Example]]]:
-    if c.task == "qa":
-        return _hold_out_questions(c, train, evals)
-    return _hold_out_rows(c, train, evals, train_spec)
-
-
-def _hold_out_questions(
-    c: TrainConfig, train: list[Example], evals: dict[str, list[Example]]
-) -> tuple[list[Example], dict[str, list[Example]]]:
-    """Questions are not row-aligned across languages: only source questions are held out."""
-    train_idx, held_idx = zero_shot_split(len(train), c.train_fraction)
-    out = dict(evals)
-    if out.get(c.source_lang) is train:
-        out[c.source_lang] = [train[i] for i in held_idx]
-    elif c.source_lang in out:
-        log.info("qa: the %s evaluation set is read from --eval-data, not the held-out questions", c.source_lang)
-    return [train[i] for i in train_idx], out
-
-
-def _hold_out_rows(
-    c: TrainConfig, train: list[Example], evals: dict[str, list[Example]], train_spec: str
-) -> tuple[list[Example], dict[str, list[Example]]]:
-    """One row split for every language of row-aligned files."""
-    group = XNLI_GROUP_SIZE if c.task == "xnli" else 1
-    pairs = [ex for ex in train if isinstance(ex, PairExample)]
-    try:
-        n_rows = max(int(ex.id) for ex in pairs) + 1 if pairs else 0
-    except ValueError:
-        raise ConfigError(
-            f"--train-fraction splits row-aligned files by row index, but {substitute(train_spec, c.source_lang)} "
-            f"has ids that are not row indices (e.g. {pairs[0].id!r}); use XTREME-layout files"
-        ) from None
-    n_rows += (-n_rows) % group
-    train_rows, held_rows = zero_shot_split(n_rows, c.train_fraction, group_size=group)
-    kept: list[Example] = list(select_rows(pairs, train_rows))
-    out: dict[str, list[Example]] = {
-        lang: list(select_rows([ex for ex in exs if isinstance(ex, PairExample)], held_rows)) for lang, exs in evals.items()
+    overlap = _overlap(train, dev, evals)
+    if any(overlap["train"].values()) or any(overlap["dev"].values()) or overlap["dev_in_train"]:
+        log.warning("evaluation or dev rows share text with training or dev rows: %s", overlap)
+    describe = _describe(c, src, pool, fractions, groups, with_train)
+    splits = {
+        "task": c.task,
+        "source_lang": source,
+        "dev_lang": dev_lang,
+        "method": "none" if pool is None else ("sentence-groups" if aligned else "passage-groups"),
+        "pool": pool,
+        "fractions": {"train": fractions[0], "dev": fractions[1]},
+        "seed": None if pool is None else SPLIT_SEED,
+        "groups": groups,
+        "ids": {
+            "train": [ex.id for ex in train],
+            "dev": [ex.id for ex in dev],
+            "eval": {lang: [ex.id for ex in exs] for lang, exs in evals.items()},
+        },
+        "counts": {"train": len(train), "dev": len(dev), "eval": {lang: len(exs) for lang, exs in evals.items()}},
+        "dropped": dropped,
+        "overlap": overlap,
+        "sources": {"train": src.train if need_train else None, "dev": describe["dev"], "eval": src.eval},
     }
     log.info(
-        "row split: train on %d %s rows of %d, evaluate every language on the other %d rows",
-        len(kept),
-        c.source_lang,
-        n_rows,
-        len(held_rows),
+        "data split: %s; train %d %s, dev %d %s, evaluate %s",
+        describe.get("split", "none"),
+        len(train),
+        source,
+        len(dev),
+        dev_lang,
+        ", ".join(f"{lang} {len(exs)}" for lang, exs in evals.items()),
     )
-    return kept, out
+    return TaskData(train, dev, evals, describe, splits)
 
 
-def _load(c: TrainConfig, spec: str, lang: str) -> list[Example]:
-    examples = load_source(c.task, spec, lang)
+def _split(
+    c: TrainConfig,
+    pool: str,
+    sets: dict[str, list[Example]],
+    aligned: bool,
+    fractions: tuple[float, float],
+    src: _Sources,
+) -> tuple[tuple[set[str], set[str], set[str]], dict[str, int]]:
+    """The pool's ids in whole groups (sentence groups over every language given, or the
+    source questions' passages) per part (train, dev, eval), and the group counts."""
+    if aligned:
+        id_groups = sentence_groups(*map(_pairs, sets.values()))
+    else:
+        id_groups = passage_groups(_questions(sets[c.source_lang]))
+    try:
+        split = split_groups(id_groups, *fractions, seed=SPLIT_SEED)
+    except ValueError as exc:
+        raise ConfigError(f"cannot split {_describe_pool(pool, src, c.source_lang)}: {exc}") from None
+    return (set(split.train), set(split.dev), set(split.eval)), {"total": len(id_groups), **split.groups}
+
+
+def _check_dev(c: TrainConfig, with_train: bool) -> None:
+    if c.dev_data is not None:
+        return
+    if (c.dev_lang or c.source_lang) != c.source_lang:
+        raise ConfigError(
+            f"dev_lang {c.dev_lang!r} needs --dev-data: a dev set split off the data is in the "
+            f"source language ({c.source_lang!r})"
+        )
+    if with_train and c.dev_fraction == 0.0:
+        raise ConfigError("dev_fraction 0 leaves no dev set for model selection; give --dev-data or a dev_fraction above 0")
+
+
+def _sources(c: TrainConfig, dev_lang: str) -> _Sources:
+    langs = list(c.eval_langs or ())
+    if c.uses_smoke_sample:
+        return _Sources(
+            train=str(sample_path(c.task, "train", "en")),
+            dev=None,
+            eval={lang: str(sample_path(c.task, "dev", lang)) for lang in langs},
+        )
+    train_spec = c.train_data or c.eval_data
+    assert train_spec is not None and c.eval_data is not None  # enforced by TrainConfig
+    return _Sources(
+        train=substitute(train_spec, c.source_lang),
+        dev=None if c.dev_data is None else substitute(c.dev_data, dev_lang),
+        eval={lang: substitute(c.eval_data, lang) for lang in langs},
+    )
+
+
+def _same_source(a: str, b: str) -> bool:
+    """Whether two substituted specs read the same data (paths compared resolved)."""
+    if a.startswith(HUB_PREFIX) or b.startswith(HUB_PREFIX):
+        return a == b
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def _check_premise_rows(src: _Sources, sets: dict[str, list[Example]], group: int) -> None:
+    """XTREME-layout XNLI files align by row number; a cut or reordered one would
+    pair ids with the wrong translations, which its premise triples reveal."""
+    for lang, exs in sets.items():
+        spec = src.eval.get(lang, src.train)
+        if spec.startswith(HUB_PREFIX) or file_layout(Path(spec).expanduser()) != "xtreme":
+            continue
+        try:
+            check_premise_groups(_pairs(exs), group)
+        except DataError as exc:
+            raise DataError(
+                f"{exc.problem}; XTREME-layout files of this task hold each premise's {group} hypotheses in consecutive rows",
+                path=spec,
+            ) from None
+
+
+def _on_common_ids(evals: dict[str, list[Example]]) -> tuple[dict[str, list[Example]], dict[str, int], dict[str, int]]:
+    """Every language's evaluation set on the ids all of them hold; also, per language,
+    how many ids it lacks that others hold, and how many of its rows were dropped for
+    another language's lack."""
+    # The whole files were checked to be one set; a small evaluation part may lack a
+    # larger share of its ids by chance, which is no error.
+    alignment = align_ids({lang: [ex.id for ex in exs] for lang, exs in evals.items()}, max_missing=1.0)
+    for lang, ids in alignment.missing.items():
+        log.warning("%s lacks %d evaluation id(s) the other languages hold (e.g. %s)", lang, len(ids), ", ".join(ids[:3]))
+    common = set(alignment.common)
+    not_common = {lang: sum(ex.id not in common for ex in exs) for lang, exs in evals.items()}
+    out = {lang: [ex for ex in exs if ex.id in common] for lang, exs in evals.items()}
+    return out, {lang: len(ids) for lang, ids in alignment.missing.items()}, not_common
+
+
+def _cap_evals(evals: dict[str, list[Example]], cap: int | None, aligned: bool) -> dict[str, list[Example]]:
+    """The first ``cap`` examples of each language; for row-aligned sets the first ``cap``
+    ids of the first language, so every language is scored on the same ones."""
+    if cap is None or not evals:
+        return evals
+    if not aligned:
+        return {lang: exs[:cap] for lang, exs in evals.items()}
+    keep = {ex.id for ex in next(iter(evals.values()))[:cap]}
+    return {lang: [ex for ex in exs if ex.id in keep] for lang, exs in evals.items()}
+
+
+def _texts(ex: Example) -> tuple[str, ...]:
+    return (ex.text_a, ex.text_b) if isinstance(ex, PairExample) else (ex.context,)
+
+
+def _overlap(train: list[Example], dev: list[Example], evals: dict[str, list[Example]]) -> dict[str, Any]:
+    """Rows sharing a sentence (qa: a passage) with the training or dev rows, counted: the
+    check that a split leaked nothing, and a warning for separate files that overlap."""
+    train_keys = {normalise(t) for ex in train for t in _texts(ex)}
+    dev_keys = {normalise(t) for ex in dev for t in _texts(ex)}
+
+    def shared(examples: Iterable[Example], keys: set[str]) -> int:
+        return sum(any(normalise(t) in keys for t in _texts(ex)) for ex in examples)
+
+    return {
+        "train": {lang: shared(exs, train_keys) for lang, exs in evals.items()},
+        "dev": {lang: shared(exs, dev_keys) for lang, exs in evals.items()},
+        "dev_in_train": shared(dev, train_keys),
+    }
+
+
+def _describe_pool(pool: str, src: _Sources, source: str) -> str:
+    return src.train if pool in ("held-in", "train") else f"the evaluation files ({src.eval.get(source, '')} and the other languages')"
+
+
+def _describe(
+    c: TrainConfig,
+    src: _Sources,
+    pool: str | None,
+    fractions: tuple[float, float],
+    groups: dict[str, int] | None,
+    with_train: bool,
+) -> dict[str, str]:
+    smoke = c.uses_smoke_sample
+    unit = "sentence groups" if c.task_record.row_aligned else "passages"
+    describe = {
+        "train": "smoke sample" if smoke else src.train,
+        "eval": "smoke sample" if smoke else (c.eval_data or ""),
+        "dev": "none",
+    }
+    if not with_train:
+        describe["dev"] = "none (evaluation only)"
+    elif src.dev is not None:
+        describe["dev"] = src.dev
+    elif pool is not None and groups is not None:
+        where = "the held-out part of the training source" if pool != "eval" else "the evaluation files"
+        describe["dev"] = f"{c.source_lang} rows of {groups['dev']} of the {groups['total']} {unit} of {where}, evaluated in no language"
+    if pool is not None and groups is not None:
+        train_part = f"train on {groups['train']} of {groups['total']} {unit} ({fractions[0]:g}), " if fractions[0] else ""
+        describe["split"] = (
+            f"{train_part}dev {groups['dev']} ({fractions[1]:g}), evaluate {groups['eval']}; "
+            f"groups shuffled with split seed {SPLIT_SEED}"
+            + ("" if pool != "train" else "; the evaluation files are not split")
+        )
+    return describe
+
+
+def _pairs(examples: list[Example]) -> list[PairExample]:
+    return [ex for ex in examples if isinstance(ex, PairExample)]
+
+
+def _questions(examples: list[Example]) -> list[QAExample]:
+    return [ex for ex in examples if isinstance(ex, QAExample)]
+
+
+def _load(c: TrainConfig, spec: str, lang: str, reports: dict[str, dict[str, dict[str, int]]], role: str) -> list[Example]:
+    report = LoadReport()
+    examples = load_source(c.task, spec, lang, report=report)
     if not examples:
         raise ConfigError(f"no {lang} examples in {substitute(spec, lang)}")
-    if c.task == "qa" and not isinstance(examples[0], QAExample):
-        raise ConfigError(f"{substitute(spec, lang)} did not load as QA examples")
+    kind = c.task_record.example_type
+    if not isinstance(examples[0], kind):
+        raise ConfigError(f"{substitute(spec, lang)} did not load as {kind.__name__}s")
+    issues = {k: n for k, n in sorted(report.counts.items()) if k in ISSUE_KINDS and n}
+    if issues:
+        reports.setdefault(role, {})[lang] = issues
     return examples
 
 
-def _cap(examples: list[Example], n: int | None) -> list[Example]:
+def _cap(examples: list[Any], n: int | None) -> list[Any]:
+    """The first ``n`` items; ``None`` means all."""
     return examples if n is None else examples[:n]
 
 
-def _cap_all(evals: dict[str, list[Example]], c: TrainConfig) -> dict[str, list[Example]]:
-    return {lang: _cap(exs, c.max_eval_examples) for lang, exs in evals.items()}
+def _over(n_items: int, cap: int | None) -> int:
+    """How many of ``n_items`` a cap of ``cap`` drops."""
+    return 0 if cap is None else max(n_items - cap, 0)

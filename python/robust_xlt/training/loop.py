@@ -17,20 +17,21 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from robust_xlt.evaluation import evaluate, evaluate_languages, markdown_table, summarize, write_predictions
+from robust_xlt.tasks import InputSettings, Task, to_device, trim_padding
 from robust_xlt.training import checkpoint as ckpt
 from robust_xlt.training import rng
-from robust_xlt.training.augment import build_augmenter
-from robust_xlt.training.batches import micro_batches, to_device, train_batch, trim_padding
+from robust_xlt.training.augment import EditStats, build_augmenter
+from robust_xlt.training.batches import micro_batches
 from robust_xlt.training.config import RESUME_MAY_CHANGE, ConfigError, TrainConfig, to_toml
 from robust_xlt.training.data import SMOKE_NOTICE, check_sources, load_task_data
-from robust_xlt.training.evaluate import evaluate, evaluate_languages, markdown_table, summarize
 from robust_xlt.training.methods import make_step
 from robust_xlt.training.outputs import (
     CONFIG_FILE,
@@ -38,6 +39,7 @@ from robust_xlt.training.outputs import (
     OUTPUT_FILES,
     RESULTS_JSON,
     RESULTS_MD,
+    SPLITS_FILE,
     MetricsLog,
     Progress,
     write_json,
@@ -45,8 +47,6 @@ from robust_xlt.training.outputs import (
 )
 
 log = logging.getLogger(__name__)
-
-NUM_LABELS = {"pawsx": 2, "xnli": 3}
 
 
 @dataclass
@@ -59,6 +59,7 @@ class RunState:
     best_step: int | None = None
     loss_sum: float = 0.0  # over the current log interval
     loss_steps: int = 0
+    edits: dict[str, Any] = field(default_factory=lambda: EditStats().to_state())  # summed over the run
 
 
 @dataclass(frozen=True)
@@ -91,15 +92,16 @@ def train(
     overwrite: bool = False,
     on_step: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Fine-tune, select on the source-language dev set, evaluate every language.
+    """Fine-tune, select on the dev set, evaluate every language.
 
-    ``resume`` continues from ``output_dir/resume.pt`` (or returns the results of a run
+    ``resume`` continues from ``output_dir/resume/`` (or returns the results of a run
     that already finished); ``overwrite`` clears a previous run's outputs first.
     ``on_step(step)`` runs after each optimizer step and its checkpoint, if any (tests
     use it to interrupt a run).
     """
     # ------------------------------------------------------------------ setup
     c = config.resolved()
+    task = c.task_record
     out = Path(c.output_dir or ".")
     check_sources(c)
     if c.uses_smoke_sample:
@@ -108,23 +110,32 @@ def train(
     if payload == "finished":
         return _finished_run(out)
 
-    torch.set_num_threads(c.threads or _available_cores())
+    threads = c.threads or _available_cores()
+    torch.set_num_threads(threads)
     device = _device(c.device)
+    # Not config fields but they change the numbers: a resumed run must match them.
+    runtime = {"device": str(device), "threads": threads, "torch": torch.__version__}
+    if isinstance(payload, dict):
+        _check_same_runtime(out, payload["runtime"], runtime)
     rng.seed_everything(c.seed)
     data = load_task_data(c)
     log.info(
-        "data: train %d %s examples (%s); dev %d (%s); eval %s",
+        "data: train %d %s examples (%s); dev %d %s (%s); eval %s",
         len(data.train),
         c.source_lang,
         data.describe["train"],
         len(data.dev),
+        c.dev_lang,
         data.describe["dev"],
         ", ".join(f"{lang} {len(exs)}" for lang, exs in data.eval.items()),
     )
     augmenter = build_augmenter(c)  # before the model: a bad lexicon fails in seconds
-    model, tokenizer = _load_model(c.model, c.task)
+    model, tokenizer = task.load_model(c.model)
+    if c.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     model.to(device)
     model.train()
+    settings = InputSettings.of(c, qa_tokenizer=_qa_tokenizer(task, tokenizer))
     # The pretrained embedding scale sets rs-rp's noise; measured before any resume so a
     # resumed run uses the same value.
     embedding_std = float(model.get_input_embeddings().weight.detach().float().std())
@@ -138,6 +149,7 @@ def train(
     scheduler = _linear_schedule(optimizer, math.ceil(c.warmup_ratio * total), total)
     state = RunState()
     metrics = MetricsLog(out / METRICS_FILE)
+    best = ckpt.BestModel()
     if isinstance(payload, dict):
         state = _restore(payload, model, optimizer, scheduler, device)
         metrics.keep_until(state.step)
@@ -145,8 +157,12 @@ def train(
     else:
         metrics.keep_until(-1)
         write_text_atomic(out / CONFIG_FILE, to_toml(c))
+        write_json(out / SPLITS_FILE, data.splits)
+    edits = EditStats.from_state(state.edits)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info(
-        "training %s on %s with %s: %d steps (%d per epoch, batch %d in %d pass(es)), lr %.2g, on %s",
+        "training %s on %s with %s: %d steps (%d per epoch, batch %d in %d pass(es)), lr %.2g, "
+        "%.1fM of %.1fM parameters trained%s, on %s with %d thread(s)",
         c.model,
         c.task,
         "+".join(c.method),
@@ -155,26 +171,34 @@ def train(
         c.batch_size,
         c.grad_accumulation,
         c.lr,
+        trainable / 1e6,
+        sum(p.numel() for p in model.parameters()) / 1e6,
+        " (word embeddings frozen)" if c.freeze_embeddings else "",
         device,
+        threads,
     )
 
     # ------------------------------------------------------------------ train
     progress = Progress(total, state.step, c.log_every)
     eval_every = c.eval_every or order.steps_per_epoch
-    started = time.perf_counter()
+    started = last_checkpoint = time.perf_counter()
+    step_seconds = checkpoint_seconds = eval_seconds = 0.0
     for step in range(state.step, total):
+        step_start = time.perf_counter()
         examples = [data.train[i] for i in order.indices(step)]
-        aug_start = time.perf_counter()
+        aug_seconds = 0.0
         if augmenter is not None:
-            examples = augmenter(examples, step)
-        aug_seconds = time.perf_counter() - aug_start if augmenter is not None else 0.0
-        batch = train_batch(tokenizer, examples, c)
+            examples, step_edits = augmenter(examples, step)
+            aug_seconds = time.perf_counter() - step_start
+            edits.merge(step_edits)
+            metrics.write({"event": "edits", "step": step + 1, "lang": c.source_lang, **step_edits.summary()})
+        batch = task.train_batch(tokenizer, examples, settings)
         generator = rng.torch_generator(c.seed, step, rng.EMBEDDING)
         loss = 0.0
         for part, weight in micro_batches(batch, c.grad_accumulation):
             loss += step_fn(model, to_device(trim_padding(part), device), generator, weight)
         if c.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], c.max_grad_norm)
         optimizer.step()
         lr = float(scheduler.get_last_lr()[0])  # the rate this step used
         scheduler.step()
@@ -182,7 +206,10 @@ def train(
         state.step = step + 1
         state.loss_sum += loss
         state.loss_steps += 1
-        progress.step(aug_seconds)
+        state.edits = edits.to_state()
+        seconds = time.perf_counter() - step_start
+        step_seconds += seconds
+        progress.step(seconds, aug_seconds)
 
         if state.step % c.log_every == 0 or state.step == total:
             mean_loss = state.loss_sum / state.loss_steps
@@ -190,16 +217,41 @@ def train(
             metrics.write({"event": "train", "step": state.step, "loss": mean_loss, "lr": lr, **timing})
             state.loss_sum, state.loss_steps = 0.0, 0
         if state.step % eval_every == 0 or state.step == total:
-            dev_scores = evaluate(model, tokenizer, data.dev, c, device)
+            eval_start = time.perf_counter()
+            dev_scores, _ = evaluate(task, model, tokenizer, data.dev, settings, device)
+            seconds = time.perf_counter() - eval_start
+            eval_seconds += seconds
             score = dev_scores[c.selection_metric]
             improved = state.best_score is None or score > state.best_score
-            metrics.write({"event": "dev", "step": state.step, "lang": c.source_lang, **dev_scores, "best": improved})
-            log.info("dev %s at step %d: %s %.2f%s", c.source_lang, state.step, c.selection_metric, score, " (best)" if improved else "")
+            metrics.write(
+                {"event": "dev", "step": state.step, "lang": c.dev_lang, **dev_scores, "best": improved, "seconds": round(seconds, 2)}
+            )
+            log.info("dev %s at step %d: %s %.2f%s (%.1f s)", c.dev_lang, state.step, c.selection_metric, score, " (best)" if improved else "", seconds)
             if improved:
                 state.best_score, state.best_step = score, state.step
-                info = {"step": state.step, "metric": c.selection_metric, "score": score, "dev": data.describe["dev"]}
-                ckpt.save_best(out, model, tokenizer, to_toml(c), info)
-            ckpt.save_resume(out, _checkpoint(c, state, model, optimizer, scheduler, order))
+                best.update(model, {"step": state.step, "metric": c.selection_metric, "score": score, "dev": data.describe["dev"], "lang": c.dev_lang})
+            now = time.perf_counter()
+            due = c.checkpoint_interval == 0 or now - last_checkpoint >= c.checkpoint_interval
+            if due or state.step == total:
+                # best/ must be on disk beside the checkpoint that records its step, and
+                # before the final evaluation reads it.
+                ck_start = time.perf_counter()
+                best.flush(out, model, tokenizer, to_toml(c))
+                size = 0
+                if due:
+                    size = ckpt.save_resume(out, **_checkpoint(c, state, model, optimizer, scheduler, order, runtime))
+                seconds = time.perf_counter() - ck_start
+                checkpoint_seconds += seconds
+                last_checkpoint = time.perf_counter()
+                share = checkpoint_seconds / max(last_checkpoint - started, 1e-9)
+                metrics.write({"event": "checkpoint", "step": state.step, "bytes": size, "seconds": round(seconds, 2)})
+                log.info(
+                    "checkpoint at step %d: %s in %.1f s (checkpoints %.1f%% of this run's time so far)",
+                    state.step,
+                    f"resume {size / 1e6:.0f} MB + best model" if size else "best model",
+                    seconds,
+                    100 * share,
+                )
         if on_step is not None:
             on_step(state.step)
     progress.close()
@@ -207,11 +259,11 @@ def train(
 
     # --------------------------------------------------------------- evaluate
     del model, optimizer, scheduler
-    best = ckpt.best_dir(out)
-    best_info = ckpt.read_best_info(best)
-    model = _load_weights(best, c.task).to(device)
-    scores = evaluate_languages(model, tokenizer, data.eval, c, device)
-    summary = summarize(scores, c)
+    best_folder = ckpt.best_dir(out)
+    best_info = ckpt.read_best_info(best_folder)
+    model = task.load_weights(best_folder).to(device)
+    evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
+    summary = summarize({lang: scores for lang, (scores, _) in evaluated.items()}, task.metrics, c.source_lang, c.low_resource_langs or ())
     results = {
         "task": c.task,
         "model": c.model,
@@ -219,19 +271,46 @@ def train(
         "seed": c.seed,
         "steps": total,
         "best_step": best_info["step"],
-        "selection": {"lang": c.source_lang, "metric": best_info["metric"], "score": best_info["score"], "dev": best_info["dev"]},
+        "selection": {
+            "lang": best_info.get("lang", c.dev_lang),
+            "metric": best_info["metric"],
+            "score": best_info["score"],
+            "dev": best_info["dev"],
+        },
         "data": data.describe,
         "smoke_run": c.uses_smoke_sample,
+        "edit_rates": edits.summary(),
         **summary,
     }
 
     # ------------------------------------------------------------------- save
     table = markdown_table(summary)
+    for lang, (_, records) in evaluated.items():
+        write_predictions(out, lang, records)
     write_json(out / RESULTS_JSON, results)
     write_text_atomic(out / RESULTS_MD, _markdown_report(c, results, table))
-    metrics.write({"event": "final", "step": total, "train_seconds": round(train_seconds, 2), **summary})
+    metrics.write(
+        {
+            "event": "final",
+            "step": total,
+            "train_seconds": round(train_seconds, 2),
+            "step_seconds": round(step_seconds, 2),
+            "first_step_seconds": None if progress.first_step_seconds is None else round(progress.first_step_seconds, 2),
+            "eval_seconds": round(eval_seconds, 2),
+            "checkpoint_seconds": round(checkpoint_seconds, 2),
+            **summary,
+        }
+    )
     ckpt.remove_resume(out)
-    log.info("results in %s (best step %d)", out, best_info["step"])
+    log.info(
+        "results in %s (best step %d); of %.0f s: steps %.0f s, dev evaluations %.0f s, checkpoints %.1f s",
+        out,
+        best_info["step"],
+        train_seconds,
+        step_seconds,
+        eval_seconds,
+        checkpoint_seconds,
+    )
     if c.uses_smoke_sample:
         log.warning(SMOKE_NOTICE)
     return RunResult(out, results, table)
@@ -242,18 +321,23 @@ def train(
 
 def _prepare_output_dir(out: Path, c: TrainConfig, *, resume: bool, overwrite: bool) -> dict[str, Any] | str | None:
     """The checkpoint payload to resume from, "finished", or None for a fresh start."""
-    resume_path = out / ckpt.RESUME_FILE
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite contradict each other; choose one")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output folder {out} is a file; give another --output-dir")
+    if out.is_dir():
+        removed = ckpt.remove_stale_temporaries(out)
+        if removed:
+            log.info("removed what a killed run left half-written in %s: %s", out, ", ".join(removed))
     if resume:
-        if resume_path.exists():
-            payload = ckpt.load_resume(resume_path)
-            _check_same_config(resume_path, payload["config"], c)
+        if ckpt.has_resume(out):
+            payload = ckpt.load_resume(out)
+            _check_same_config(out / ckpt.RESUME_DIR, payload["config"], c)
             return payload
         if (out / RESULTS_JSON).exists():
             return "finished"
         log.warning("no resume checkpoint in %s: starting from step 0", out)
-    elif out.exists() and any((out / name).exists() for name in (*OUTPUT_FILES, ckpt.RESUME_FILE, ckpt.BEST_DIR)):
+    elif out.exists() and any((out / name).exists() for name in (*OUTPUT_FILES, ckpt.RESUME_DIR, ckpt.LEGACY_RESUME_FILE, ckpt.BEST_DIR)):
         if not overwrite:
             raise ConfigError(
                 f"output folder {out} already holds a run; pass --resume to continue it, "
@@ -281,6 +365,17 @@ def _check_same_config(path: Path, saved: dict[str, Any], c: TrainConfig) -> Non
         )
 
 
+def _check_same_runtime(out: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
+    """Another device or thread count changes float reductions, so the resumed run
+    would not continue to the result the uninterrupted one reaches."""
+    changed = [f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in current if saved.get(k) != current[k]]
+    if changed:
+        raise ConfigError(
+            f"{out / ckpt.RESUME_DIR} was written on another runtime; an exact resume needs the same device, "
+            f"thread count and torch. Changed: {'; '.join(changed)} (set --device/--threads as the run had them)"
+        )
+
+
 def _finished_run(out: Path) -> RunResult:
     import json
 
@@ -289,43 +384,42 @@ def _finished_run(out: Path) -> RunResult:
     return RunResult(out, results, markdown_table(results))
 
 
-def _checkpoint(c: TrainConfig, state: RunState, model: Any, optimizer: Any, scheduler: Any, order: BatchOrder) -> dict[str, Any]:
+def _checkpoint(
+    c: TrainConfig, state: RunState, model: Any, optimizer: Any, scheduler: Any, order: BatchOrder, runtime: dict[str, Any]
+) -> dict[str, Any]:
     epoch, position = divmod(state.step, order.steps_per_epoch)
+    rng_state, rng_tensors = rng.capture()
     return {
-        "step": state.step,
-        "data_position": {"epoch": epoch, "batch": position},
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "rng": rng.capture(),
-        "state": asdict(state),
-        "config": c.to_dict(),
+        "model": model,
+        "optimizer": optimizer,
+        "rng_tensors": rng_tensors,
+        "state": {
+            "step": state.step,
+            "data_position": {"epoch": epoch, "batch": position},
+            "scheduler": scheduler.state_dict(),
+            "rng": rng_state,
+            "state": asdict(state),
+            "config": c.to_dict(),
+            "runtime": runtime,
+        },
     }
 
 
 def _restore(payload: dict[str, Any], model: Any, optimizer: Any, scheduler: Any, device: torch.device) -> RunState:
-    model.load_state_dict(payload["model"])
+    ckpt.restore_model_and_optimizer(payload, model, optimizer)
     model.to(device)
-    optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
-    rng.restore(payload["rng"])
+    rng.restore(payload["rng"], payload["rng_tensors"])
     return RunState(**payload["state"])
 
 
-def _load_model(name_or_path: str, task: str) -> tuple[Any, Any]:
-    from robust_xlt.models import load_model
+def _qa_tokenizer(task: Task, tokenizer: Any) -> Any:
+    """The tokenizer held in Rust for a run's QA feature calls (built once, not per batch)."""
+    if task.head != "qa":
+        return None
+    from robust_xlt.qa import QATokenizer
 
-    if task == "qa":
-        return load_model(name_or_path, "qa")
-    return load_model(name_or_path, "classification", num_labels=NUM_LABELS[task])
-
-
-def _load_weights(folder: Path, task: str) -> Any:
-    """The model saved in ``folder`` without its tokenizer (the run already has it)."""
-    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
-
-    auto = AutoModelForQuestionAnswering if task == "qa" else AutoModelForSequenceClassification
-    return auto.from_pretrained(str(folder))
+    return QATokenizer(tokenizer)
 
 
 def _optimizer(model: Any, c: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
@@ -387,20 +481,26 @@ def _markdown_report(c: TrainConfig, results: dict[str, Any], table: str) -> str
 
 def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | None = None) -> RunResult:
     """Evaluate a saved model folder on every language of ``config`` (``robust-xlt eval``);
-    results.json and results.md go to ``results_dir`` when given."""
+    results.json, results.md and the per-language predictions go to ``results_dir``
+    when given, which must not hold a training run's outputs."""
     c = config.resolved()
+    task = c.task_record
     check_sources(c, with_train=False)
+    if results_dir is not None:
+        _check_eval_output(results_dir)
     if c.uses_smoke_sample:
         log.warning(SMOKE_NOTICE)
     torch.set_num_threads(c.threads or _available_cores())
     device = _device(c.device)
     data = load_task_data(c, with_train=False)
-    model, tokenizer = _load_model(str(model_dir), c.task)
+    model, tokenizer = task.load_model(str(model_dir))
     model.to(device)
-    scores = evaluate_languages(model, tokenizer, data.eval, c, device)
-    summary = summarize(scores, c)
+    settings = InputSettings.of(c, qa_tokenizer=_qa_tokenizer(task, tokenizer))
+    evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
+    summary = summarize({lang: scores for lang, (scores, _) in evaluated.items()}, task.metrics, c.source_lang, c.low_resource_langs or ())
     info = ckpt.read_best_info(model_dir) if (model_dir / ckpt.BEST_INFO).exists() else {}
     results = {
+        "command": "eval",
         "task": c.task,
         "model": str(model_dir),
         "method": list(c.method),
@@ -413,6 +513,23 @@ def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | Non
     table = markdown_table(summary)
     if results_dir is not None:
         results_dir.mkdir(parents=True, exist_ok=True)
+        for lang, (_, records) in evaluated.items():
+            write_predictions(results_dir, lang, records)
         write_json(results_dir / RESULTS_JSON, results)
         write_text_atomic(results_dir / RESULTS_MD, f"# {c.task}: {model_dir}\n\n{table}")
     return RunResult(results_dir or model_dir, results, table)
+
+
+def _check_eval_output(folder: Path) -> None:
+    """Evaluation output never replaces a training run's results (or anything but a
+    previous evaluation's)."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--output-dir {folder} is a file; give a folder")
+    if not folder.is_dir():
+        return
+    run_files = [name for name in (CONFIG_FILE, METRICS_FILE, SPLITS_FILE, ckpt.BEST_DIR, ckpt.RESUME_DIR) if (folder / name).exists()]
+    if run_files:
+        raise ConfigError(
+            f"--output-dir {folder} holds a training run ({', '.join(run_files)}); evaluation would replace its "
+            f"results. Give another folder, e.g. {folder}/eval-<name>"
+        )

@@ -4,12 +4,16 @@ and markdown, and the progress display.
 Folder layout::
 
     config.toml     the resolved config (pass it back with --config to rerun)
-    metrics.jsonl   one JSON object per line: "train" (loss per log interval), "dev"
-                    (model selection), "final" (the per-language results)
-    results.json    per-language scores, averages, the chosen step
+    metrics.jsonl   one JSON object per line: "train" (loss, steady step time per log
+                    interval), "edits" (per step: what the text methods changed),
+                    "dev" (model selection), "checkpoint" (its size and write time),
+                    "final" (the per-language results)
+    splits.json     which example ids went to train, dev and evaluation, and how
+    results.json    per-language scores, averages, the chosen step, edit rates, timing
     results.md      the same as a markdown table
+    predictions-{lang}.jsonl   one record per evaluated example (see robust_xlt.evaluation)
     best/           the selected model: safetensors weights, config, tokenizer
-    resume.pt       the resume checkpoint; removed when the run finishes
+    resume/         the resume checkpoint (safetensors); removed when the run finishes
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.jsonl"
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
-OUTPUT_FILES: tuple[str, ...] = (CONFIG_FILE, METRICS_FILE, RESULTS_JSON, RESULTS_MD)
+SPLITS_FILE = "splits.json"
+OUTPUT_FILES: tuple[str, ...] = (CONFIG_FILE, METRICS_FILE, RESULTS_JSON, RESULTS_MD, SPLITS_FILE)
 
 
 def temp_path(path: Path) -> Path:
@@ -72,7 +77,7 @@ class MetricsLog:
                 record = json.loads(line)
             except ValueError:
                 continue  # a line cut short by the kill
-            if record.get("event") in ("train", "dev") and record.get("step", math.inf) <= step:
+            if record.get("event") in ("train", "edits", "dev", "checkpoint") and record.get("step", math.inf) <= step:
                 kept.append(line)
         write_text_atomic(self.path, "".join(k + "\n" for k in kept))
 
@@ -84,7 +89,11 @@ def _finite(record: dict[str, Any]) -> dict[str, Any]:
 
 class Progress:
     """A tqdm bar when stderr is a terminal; otherwise one log line per interval:
-    ``step 120/500 | loss 0.4100 | lr 1.9e-05 | 3.1 s/step | aug 1.2%``."""
+    ``step 120/500 | loss 0.4100 | lr 1.9e-05 | 3.10 s/step | aug 1.2%``.
+
+    ``s/step`` is the mean time of the interval's training steps alone: evaluations
+    and checkpoint writes are timed and logged apart, and a run's first step (model
+    warm-up: allocations, kernel selection) is reported once, on its own."""
 
     def __init__(self, total: int, start: int, log_every: int) -> None:
         self.total, self.log_every = total, log_every
@@ -93,31 +102,36 @@ class Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, initial=start, file=sys.stderr, dynamic_ncols=True, unit="step")
-        self._mark = time.perf_counter()
+        self._first = True
+        self.first_step_seconds: float | None = None
         self._steps = 0
+        self._seconds = 0.0
         self._aug = 0.0
 
-    def step(self, aug_seconds: float) -> None:
-        self._steps += 1
-        self._aug += aug_seconds
+    def step(self, seconds: float, aug_seconds: float) -> None:
+        if self._first:
+            self._first = False
+            self.first_step_seconds = seconds
+            log.info("first step: %.2f s (warm-up, left out of s/step)", seconds)
+        else:
+            self._steps += 1
+            self._seconds += seconds
+            self._aug += aug_seconds
         if self.bar is not None:
             self.bar.update(1)
 
     def interval(self, step: int, loss: float, lr: float) -> dict[str, Any]:
         """Report the interval that ends at ``step``; returns its timing for metrics.jsonl."""
-        now = time.perf_counter()
-        elapsed = now - self._mark
-        per_step = elapsed / max(self._steps, 1)
-        aug = self._aug / elapsed if elapsed > 0 else 0.0
-        timing = {"s_per_step": round(per_step, 4), "aug_fraction": round(aug, 5)}
+        per_step = self._seconds / self._steps if self._steps else None
+        aug = self._aug / self._seconds if self._seconds > 0 else 0.0
+        timing: dict[str, Any] = {"s_per_step": None if per_step is None else round(per_step, 4), "aug_fraction": round(aug, 5)}
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
         else:
             aug_note = f" | aug {100 * aug:.1f}%" if self._aug > 0 else ""
-            log.info(
-                "step %d/%d | loss %.4f | lr %.2e | %.2f s/step%s", step, self.total, loss, lr, per_step, aug_note
-            )
-        self._mark, self._steps, self._aug = now, 0, 0.0
+            speed = f"{per_step:.2f} s/step" if per_step is not None else "warm-up"
+            log.info("step %d/%d | loss %.4f | lr %.2e | %s%s", step, self.total, loss, lr, speed, aug_note)
+        self._steps, self._seconds, self._aug = 0, 0.0, 0.0
         return timing
 
     def close(self) -> None:

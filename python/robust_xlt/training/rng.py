@@ -38,26 +38,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def capture() -> dict[str, Any]:
-    """The global random states, in types ``torch.load(weights_only=True)`` accepts."""
-    np_state: Any = np.random.get_state()
+def capture() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The global random states: Python's and numpy's as JSON values, torch's (and
+    CUDA's) as tensors, for the resume checkpoint."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
     state: dict[str, Any] = {
         "python": _listify(random.getstate()),
-        "numpy": [np_state[0], torch.from_numpy(np.asarray(np_state[1]).astype(np.int64)), *np_state[2:]],
-        "torch": torch.get_rng_state(),
+        "numpy": [kind, [int(k) for k in keys], int(pos), int(has_gauss), float(cached)],
     }
+    tensors = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda.{i}"] = s
+    return state, tensors
 
 
-def restore(state: dict[str, Any]) -> None:
+def restore(state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
     random.setstate(_tuplify(state["python"]))
-    kind, keys, *rest = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(tensors["torch"])
+    cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("cuda.")), key=lambda k: int(k[5:]))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def _listify(value: Any) -> Any:

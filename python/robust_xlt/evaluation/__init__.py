@@ -1,0 +1,24 @@
+"""Per-language evaluation: scores and per-example predictions of a model on each
+language's examples, the summaries a run reports, and the prediction files.
+
+Evaluation is a plain forward pass (no noise, no augmentation), as Robust-XLT's test
+time is; the model is left in the mode it was in. Scores are percentages. Each
+evaluated language also yields one record per example (see
+:mod:`robust_xlt.evaluation.predictions`), from which every reported number can be
+recomputed and methods can be compared example by example.
+"""
+
+from robust_xlt.evaluation.evaluate import evaluate, evaluate_languages
+from robust_xlt.evaluation.predictions import predictions_path, read_predictions, write_predictions
+from robust_xlt.evaluation.summary import METRIC_TITLES, markdown_table, summarize
+
+__all__ = [
+    "METRIC_TITLES",
+    "evaluate",
+    "evaluate_languages",
+    "markdown_table",
+    "predictions_path",
+    "read_predictions",
+    "summarize",
+    "write_predictions",
+]
