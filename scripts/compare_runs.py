@@ -1,12 +1,19 @@
-"""Markdown table comparing runs of `robust-xlt train` (their results.json files).
+"""Markdown tables comparing runs of `robust-xlt train` (their results.json files).
 
-    python scripts/compare_runs.py [--metric NAME] RUN_DIR [RUN_DIR ...]
+    python scripts/compare_runs.py [--metric NAME] [--paired] RUN_DIR [RUN_DIR ...]
 
 One row per run (method), one column per language, then the averages. Beside each
 score of a proportion metric (accuracy, EM) it gives a 95% normal-approximation
 interval half-width over that language's examples, so a reader can tell which
 differences between methods are beyond sampling noise of the evaluation set alone
 (seed noise comes on top).
+
+``--paired`` adds, for each run after the first, its difference from the first run
+on the same evaluation examples (read from the runs' predictions-{lang}.jsonl) over
+all target languages and over the low-resource ones, with a 95% paired bootstrap
+interval over examples (scipy.stats.bootstrap) and a paired sign-flip permutation
+p-value (scipy.stats.permutation_test). One seed a method: seed variance is not in
+these intervals.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import json
 import math
 import sys
 from pathlib import Path
+
+import numpy as np
 
 
 def half_width(score: float, count: float) -> float:
@@ -25,10 +34,49 @@ def half_width(score: float, count: float) -> float:
 PROPORTIONS = {"accuracy", "exact_match", "lang_exact_match"}
 
 
+def example_scores(run_dir: Path, langs: list[str], metric: str) -> dict[tuple[str, str], float]:
+    """(lang, example id) -> the example's score in [0, 100] from its predictions file."""
+    out = {}
+    for lang in langs:
+        for line in (run_dir / f"predictions-{lang}.jsonl").read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            value = float(record["correct"]) if metric == "accuracy" else float(record[metric])
+            out[(lang, record["id"])] = 100.0 * value
+    return out
+
+
+def paired(dirs: list[Path], runs: list[dict], metric: str) -> None:
+    from scipy import stats
+
+    base = runs[0]
+    groups = {"target languages": base["target_langs"], "low-resource languages": base["low_resource_langs"]}
+    print(f"\npaired difference from {'+'.join(base['method'])} ({metric}, points; 95% bootstrap interval over examples; permutation p)\n")
+    print("| method | " + " | ".join(groups) + " |")
+    print("|---|" + "---|" * len(groups))
+    for run_dir, run in zip(dirs[1:], runs[1:], strict=True):
+        cells = ["+".join(run["method"])]
+        for langs in groups.values():
+            a = example_scores(run_dir, langs, metric)
+            b = example_scores(dirs[0], langs, metric)
+            keys = sorted(set(a) & set(b))
+            x, y = np.array([a[k] for k in keys]), np.array([b[k] for k in keys])
+            diff = float(np.mean(x - y))
+
+            def mean_diff(u: np.ndarray, v: np.ndarray, axis: int = -1) -> np.ndarray:
+                return np.mean(u - v, axis=axis)
+
+            ci = stats.bootstrap((x, y), mean_diff, paired=True, n_resamples=2000, random_state=0).confidence_interval
+            p = stats.permutation_test((x, y), mean_diff, permutation_type="samples", n_resamples=2000, random_state=0).pvalue
+            cells.append(f"{diff:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}], p {p:.2f} (n {len(keys)})")
+        print("| " + " | ".join(cells) + " |")
+
+
 def main(args: list[str]) -> int:
     metric = None
     if args[:1] == ["--metric"]:
         metric, args = args[1], args[2:]
+    with_paired = "--paired" in args
+    args = [a for a in args if a != "--paired"]
     runs = [json.loads((Path(p) / "results.json").read_text(encoding="utf-8")) for p in args]
     metric = metric or runs[0]["metrics"][0]
     langs = list(runs[0]["languages"])
@@ -48,6 +96,8 @@ def main(args: list[str]) -> int:
             value = run.get(key, {})
             cells.append(f"{value[metric]:.1f}" if isinstance(value, dict) and metric in value else "–")
         print("| " + " | ".join(cells) + " |")
+    if with_paired:
+        paired([Path(p) for p in args], runs, metric)
     return 0
 
 

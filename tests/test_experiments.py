@@ -215,3 +215,36 @@ def test_toml_sections_round_trip(tmp_path: Path) -> None:
     assert "[optimization]" in text and "freeze_embeddings = true" in text and "[embedding]" in text
     (tmp_path / "c.toml").write_text(text)
     assert build_config(load_toml(tmp_path / "c.toml")) == config
+
+
+# ------------------------------------------------------- generalized setting
+
+
+def test_generalized_pairs_mix_the_languages_of_aligned_rows() -> None:
+    from robust_xlt.data import PairExample
+    from robust_xlt.evaluation import generalized_sets
+
+    sets = {
+        "en": [PairExample("0", "a-en", "b-en", 1, "en"), PairExample("1", "c-en", "d-en", 0, "en")],
+        "de": [PairExample("1", "c-de", "d-de", 0, "de"), PairExample("0", "a-de", "b-de", 1, "de")],
+    }
+    mixed = generalized_sets(sets)
+    assert set(mixed) == {("en", "en"), ("en", "de"), ("de", "en"), ("de", "de")}
+    assert [(e.id, e.text_a, e.text_b, e.label) for e in mixed[("en", "de")]] == [("0", "a-en", "b-de", 1), ("1", "c-en", "d-de", 0)]
+    sets["de"][0] = PairExample("1", "c-de", "d-de", 2, "de")
+    with pytest.raises(ValueError, match="different labels"):
+        generalized_sets(sets)
+
+
+def test_eval_generalized_writes_the_matrix(tiny: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    train(small("pawsx", tiny, out, max_steps=1))
+    assert main(["eval", "--model-dir", str(out / "best"), "--generalized", "--output-dir", str(tmp_path / "gen")]) == 0
+    printed = capsys.readouterr().out
+    assert "| first \\\\ second | en | de | zh | sw |" in printed
+    results = json.loads((tmp_path / "gen" / "results.json").read_text())
+    matrix = results["generalized"]["accuracy"]
+    # The diagonal is the ordinary per-language evaluation on the same rows.
+    assert matrix["de"]["de"] == pytest.approx(results["languages"]["de"]["accuracy"])
+    records = read_predictions(tmp_path / "gen", "generalized")
+    assert len(records) == 16 * results["generalized"]["count"]

@@ -170,6 +170,12 @@ def add_eval_parser(sub: Any) -> None:
     p.add_argument(
         "--output-dir", dest="results_dir", metavar="DIR", help="write results.json and results.md here (default: print only)"
     )
+    p.add_argument(
+        "--generalized",
+        action="store_true",
+        help="also score pairs whose two sentences come from two different languages (every ordered pair of "
+        "--eval-langs, from row-aligned files): a matrix of accuracies (pawsx, xnli)",
+    )
     add_config_flags(p, EVAL_FIELDS)
     p.set_defaults(run=run_eval)
 
@@ -198,7 +204,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 inherited["max_eval_examples"],
             )
     results_dir = Path(args.results_dir) if args.results_dir else None
-    result = evaluate_saved(model_dir, config, results_dir)
+    result = evaluate_saved(model_dir, config, results_dir, generalized=args.generalized)
     _print_results(result.results, result.table, results_dir)
     return 0
 

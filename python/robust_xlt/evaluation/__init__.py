@@ -9,14 +9,18 @@ recomputed and methods can be compared example by example.
 """
 
 from robust_xlt.evaluation.evaluate import evaluate, evaluate_languages
+from robust_xlt.evaluation.generalized import evaluate_generalized, generalized_sets, matrix_table
 from robust_xlt.evaluation.predictions import predictions_path, read_predictions, write_predictions
 from robust_xlt.evaluation.summary import METRIC_TITLES, markdown_table, summarize
 
 __all__ = [
     "METRIC_TITLES",
     "evaluate",
+    "evaluate_generalized",
     "evaluate_languages",
+    "generalized_sets",
     "markdown_table",
+    "matrix_table",
     "predictions_path",
     "read_predictions",
     "summarize",

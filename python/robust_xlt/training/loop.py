@@ -24,7 +24,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from robust_xlt.evaluation import evaluate, evaluate_languages, markdown_table, summarize, write_predictions
+from robust_xlt.evaluation import (
+    evaluate,
+    evaluate_generalized,
+    evaluate_languages,
+    markdown_table,
+    matrix_table,
+    summarize,
+    write_predictions,
+)
 from robust_xlt.tasks import InputSettings, Task, to_device, trim_padding
 from robust_xlt.training import checkpoint as ckpt
 from robust_xlt.training import rng
@@ -479,10 +487,12 @@ def _markdown_report(c: TrainConfig, results: dict[str, Any], table: str) -> str
     return "\n".join(lines)
 
 
-def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | None = None) -> RunResult:
+def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | None = None, *, generalized: bool = False) -> RunResult:
     """Evaluate a saved model folder on every language of ``config`` (``robust-xlt eval``);
     results.json, results.md and the per-language predictions go to ``results_dir``
-    when given, which must not hold a training run's outputs."""
+    when given, which must not hold a training run's outputs. ``generalized`` adds the
+    matrix of pairs whose sentences come from two languages (``results["generalized"]``,
+    and generalized.md / predictions-generalized.jsonl)."""
     c = config.resolved()
     task = c.task_record
     check_sources(c, with_train=False)
@@ -511,10 +521,17 @@ def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | Non
         **summary,
     }
     table = markdown_table(summary)
+    mixed_records: list[dict[str, Any]] = []
+    if generalized:
+        results["generalized"], mixed_records = evaluate_generalized(task, model, tokenizer, data.eval, settings, device)
+        table += "\nGeneralized setting: accuracy of pairs whose first and second sentences are in two languages\n\n"
+        table += matrix_table(results["generalized"])
     if results_dir is not None:
         results_dir.mkdir(parents=True, exist_ok=True)
         for lang, (_, records) in evaluated.items():
             write_predictions(results_dir, lang, records)
+        if generalized:
+            write_predictions(results_dir, "generalized", mixed_records)
         write_json(results_dir / RESULTS_JSON, results)
         write_text_atomic(results_dir / RESULTS_MD, f"# {c.task}: {model_dir}\n\n{table}")
     return RunResult(results_dir or model_dir, results, table)
