@@ -248,3 +248,23 @@ def test_eval_generalized_writes_the_matrix(tiny: str, tmp_path: Path, capsys: p
     assert matrix["de"]["de"] == pytest.approx(results["languages"]["de"]["accuracy"])
     records = read_predictions(tmp_path / "gen", "generalized")
     assert len(records) == 16 * results["generalized"]["count"]
+
+
+def test_resume_refuses_a_folder_that_is_not_a_run(tiny: str, tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    (folder / "best").mkdir(parents=True)
+    (folder / "results.md").write_text("my notes\n")
+    with pytest.raises(ConfigError, match="holds no robust-xlt run"):
+        train(small("pawsx", tiny, folder, max_steps=1), resume=True)
+    assert (folder / "results.md").read_text() == "my notes\n" and (folder / "best").is_dir()
+    # A run of the same config cut off before its first checkpoint starts over.
+    run = tmp_path / "cut"
+
+    def stop(step: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(small("pawsx", tiny, run, max_steps=2, eval_every=2), on_step=stop)
+    assert train(small("pawsx", tiny, run, max_steps=2, eval_every=2), resume=True).results["steps"] == 2
+    with pytest.raises(ConfigError, match="another config"):
+        train(small("pawsx", tiny, run, max_steps=3, eval_every=2), resume=True)

@@ -343,8 +343,10 @@ def _prepare_output_dir(out: Path, c: TrainConfig, *, resume: bool, overwrite: b
             _check_same_config(out / ckpt.RESUME_DIR, payload["config"], c)
             return payload
         if (out / RESULTS_JSON).exists():
+            _check_restartable(out, c)  # a finished run of another config is not this run
             return "finished"
-        log.warning("no resume checkpoint in %s: starting from step 0", out)
+        _check_restartable(out, c)
+        log.warning("no resume checkpoint in %s: the run was cut off before its first one; starting from step 0", out)
     elif out.exists() and any((out / name).exists() for name in (*OUTPUT_FILES, ckpt.RESUME_DIR, ckpt.LEGACY_RESUME_FILE, ckpt.BEST_DIR)):
         if not overwrite:
             raise ConfigError(
@@ -355,6 +357,23 @@ def _prepare_output_dir(out: Path, c: TrainConfig, *, resume: bool, overwrite: b
         ckpt.clear_outputs(out, OUTPUT_FILES)
     out.mkdir(parents=True, exist_ok=True)
     return None
+
+
+def _check_restartable(out: Path, c: TrainConfig) -> None:
+    """--resume without a checkpoint starts over only a run of this very config that was
+    cut off before its first checkpoint (or a folder with nothing in it): never a
+    folder of other files, whose best/ and results would be replaced."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    saved = out / CONFIG_FILE
+    if not saved.exists():
+        raise ConfigError(
+            f"--resume: {out} holds no robust-xlt run (no {ckpt.RESUME_DIR}/ checkpoint, no {CONFIG_FILE}); "
+            "nothing was changed. Give the run's folder, or drop --resume to start a new run in an empty one"
+        )
+    from robust_xlt.training.config import build_config, load_toml
+
+    _check_same_config(saved, build_config(load_toml(saved)).to_dict(), c)
 
 
 def _check_same_config(path: Path, saved: dict[str, Any], c: TrainConfig) -> None:
