@@ -268,3 +268,26 @@ def test_resume_refuses_a_folder_that_is_not_a_run(tiny: str, tmp_path: Path) ->
     assert train(small("pawsx", tiny, run, max_steps=2, eval_every=2), resume=True).results["steps"] == 2
     with pytest.raises(ConfigError, match="another config"):
         train(small("pawsx", tiny, run, max_steps=3, eval_every=2), resume=True)
+
+
+def test_impossible_settings_are_refused_before_any_file(tiny: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match="max_length 4096 is above"):
+        train(small("pawsx", tiny, out, max_length=4096))
+    assert not out.exists()
+
+
+def test_a_moved_run_folder_still_resumes(tiny: str, tmp_path: Path) -> None:
+    import shutil
+
+    config = small("pawsx", tiny, tmp_path / "a", max_steps=4, eval_every=2, checkpoint_interval=0.0)
+
+    def stop(step: int) -> None:
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, on_step=stop)
+    shutil.move(str(tmp_path / "a"), str(tmp_path / "b"))
+    moved = small("pawsx", tiny, tmp_path / "." / "b", max_steps=4, eval_every=2, checkpoint_interval=0.0)
+    assert train(moved, resume=True).results["steps"] == 4

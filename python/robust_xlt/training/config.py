@@ -37,7 +37,8 @@ ADV_VARIANTS: tuple[str, ...] = ("pgd", "freelb")
 ADV_NORMS: tuple[str, ...] = ("l2", "linf")
 # Config fields that may change between a run and its --resume: they change how the run
 # is watched, not what it computes.
-RESUME_MAY_CHANGE: frozenset[str] = frozenset({"log_every", "checkpoint_interval"})
+# output_dir too: a run folder moved, or named by another path (./x, x), is still the run.
+RESUME_MAY_CHANGE: frozenset[str] = frozenset({"log_every", "checkpoint_interval", "output_dir"})
 STOPWORD_KINDS: tuple[str, ...] = ("function", "full", "none")
 # Optional caps whose value "all" means no cap (None), in TOML and on the command line.
 ALL_MEANS_NONE: frozenset[str] = frozenset({"max_train_examples", "max_eval_examples"})

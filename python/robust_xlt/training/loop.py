@@ -112,6 +112,7 @@ def train(
     task = c.task_record
     out = Path(c.output_dir or ".")
     check_sources(c)
+    _check_model_limits(c)
     if c.uses_smoke_sample:
         log.warning(SMOKE_NOTICE)
     payload = _prepare_output_dir(out, c, resume=resume, overwrite=overwrite)
@@ -357,6 +358,21 @@ def _prepare_output_dir(out: Path, c: TrainConfig, *, resume: bool, overwrite: b
         ckpt.clear_outputs(out, OUTPUT_FILES)
     out.mkdir(parents=True, exist_ok=True)
     return None
+
+
+def _check_model_limits(c: TrainConfig) -> None:
+    """Settings the model cannot run, refused before any file is written (so the
+    corrected command is not then refused as "already holds a run")."""
+    from transformers import AutoConfig
+
+    from robust_xlt.models import resolve_model
+
+    model_config = AutoConfig.from_pretrained(resolve_model(c.model))
+    positions = getattr(model_config, "max_position_embeddings", None)
+    # XLM-R-style models reserve padding_idx + 1 positions (2 for e5 / XLM-R).
+    offset = getattr(model_config, "pad_token_id", 0) + 1 if getattr(model_config, "model_type", "") in ("xlm-roberta", "roberta") else 0
+    if positions is not None and c.max_length is not None and c.max_length > positions - offset:
+        raise ConfigError(f"max_length {c.max_length} is above what {c.model} can read ({positions - offset} tokens)")
 
 
 def _check_restartable(out: Path, c: TrainConfig) -> None:
