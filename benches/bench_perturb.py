@@ -2,26 +2,25 @@
 the Rust batch call, and the Rust batch call from 4 threads at once.
 
 Real data: English sentences from the shared XNLI and TyDiQA-GoldP files and
-the shared English Wiktionary wordnet, when `../shared/data` is present;
-otherwise a hand-written fixture repeated to 5,000 sentences (the numbers then
-say little). Run: `pytest benches/bench_perturb.py --benchmark-only`.
+the shared English Wiktionary wordnet, found as the tests find them ($ROBUST_XLT_DATA,
+else ../shared/data; archives or unpacked folders); otherwise a hand-written fixture
+repeated to 5,000 sentences, whose numbers are not comparable with the README's. The
+run prints which it used. Run: `pytest benches/bench_perturb.py --benchmark-only`.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import stopwordsiso
 
 from reference_perturb import _WORD, reference_perturb_texts
 from robust_xlt import Lexicon, load_lexicon, perturb, segment_words
+from robust_xlt.stopwords import stopword_list
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 N_SENTENCES = 5000
 RATE = 0.3
 SEED = 11
@@ -32,17 +31,18 @@ FALLBACK = [
 ]
 
 
-def _english_sentences(root: Path) -> list[str]:
-    with tarfile.open(SHARED / "xnli.tar.xz") as tar:
-        tar.extractall(root, filter="data")
-    with tarfile.open(SHARED / "tydiqa-goldp.tar.xz") as tar:
-        tar.extractall(root, filter="data")
+XNLI = "xnli/dev-en.tsv"
+TYDIQA = "tydiqa-goldp/tydiqa.goldp.en.train.json"
+LEXICON = "lexicons/omw/wikt/wn-wikt-eng.tab"
+
+
+def _english_sentences(xnli: Path, tydiqa: Path) -> list[str]:
     seen: dict[str, None] = {}
-    with open(root / "xnli" / "dev-en.tsv", encoding="utf-8", newline="") as f:
+    with open(xnli, encoding="utf-8", newline="") as f:
         for premise, hypothesis, _ in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
             seen.setdefault(premise)
             seen.setdefault(hypothesis)
-    squad = json.loads((root / "tydiqa-goldp" / "tydiqa.goldp.en.train.json").read_text(encoding="utf-8"))
+    squad = json.loads(tydiqa.read_text(encoding="utf-8"))
     for article in squad["data"]:
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
@@ -51,14 +51,31 @@ def _english_sentences(root: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Lexicon]:
+def real_files(shared_data) -> dict[str, Path] | None:
+    """The three shared files, or None (the built-in fixture) when any is missing."""
+    found = {name: shared_data.path(name) for name in (XNLI, TYDIQA, LEXICON)}
+    return found if all(found.values()) else None  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def benchmark_data(real_files, shared_data) -> str:
+    if real_files is None:
+        return (
+            f"built-in fixture, {len(FALLBACK)} sentences repeated to {N_SENTENCES}, 3-entry lexicon "
+            f"({XNLI}, {TYDIQA} or {LEXICON} not in {shared_data.root}): not comparable with the README"
+        )
+    return (
+        f"{N_SENTENCES} English sentences, the first unique ones of {shared_data.source(XNLI)} (premises, "
+        f"hypotheses) then {shared_data.source(TYDIQA)} (questions); lexicon {shared_data.source(LEXICON)}"
+    )
+
+
+@pytest.fixture(scope="module")
+def workload(tmp_path_factory: pytest.TempPathFactory, real_files) -> tuple[list[str], Lexicon]:
     root = tmp_path_factory.mktemp("bench")
-    if (SHARED / "lexicons.tar.xz").exists():
-        texts = _english_sentences(root)
-        with tarfile.open(SHARED / "lexicons.tar.xz") as tar:
-            member = tar.getmember("lexicons/omw/wikt/wn-wikt-eng.tab")
-            tar.extractall(root, members=[member], filter="data")
-        lexicon = load_lexicon([root / member.name])
+    if real_files is not None:
+        texts = _english_sentences(real_files[XNLI], real_files[TYDIQA])
+        lexicon = load_lexicon([real_files[LEXICON]])
     else:
         texts = (FALLBACK * N_SENTENCES)[:N_SENTENCES]
         path = root / "fallback.tsv"
@@ -74,7 +91,7 @@ def python_inputs(workload) -> tuple[dict[str, list[str]], frozenset[str]]:
     texts, lexicon = workload
     keys = {m.group().lower() for text in texts for m in _WORD.finditer(text)}
     synonyms = {key: found for key in keys if (found := lexicon.synonyms(key, "en"))}
-    return synonyms, frozenset(stopwordsiso.stopwords("en"))
+    return synonyms, frozenset(stopword_list("en") or ())  # perturb's default, the function words
 
 
 def rust_batch(texts: list[str], lexicon: Lexicon) -> list[str]:

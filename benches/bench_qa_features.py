@@ -4,7 +4,9 @@
     pytest benches/                                         # each case once, 200 examples
 
 All cases use one tokenizer and one data set: TyDiQA-GoldP English train (3696
-examples) when ../shared/data is present, else the test fixtures replicated; the
+examples) from the shared data, found as the tests find it ($ROBUST_XLT_DATA, else
+../shared/data; archive or unpacked folder), else the test fixtures replicated (not
+comparable with the README; the run prints which it used); the
 tokenizer.json named by $ROBUST_XLT_QA_TOKENIZER if set, else the e5 tokenizer once
 build_e5_tokenizer exists, else a Unigram trained on the data. Questions longer than
 64 tokens are left out: run_qa.py does not cut questions, so only there do both sides
@@ -17,7 +19,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -42,6 +43,8 @@ def _load_reference():
 ref = _load_reference()
 SETTING = dict(max_length=384, stride=128)
 MAX_QUERY_LENGTH = 64
+TYDIQA = "tydiqa-goldp/tydiqa.goldp.en.train.json"
+FIXTURE_COPIES = 200
 pytestmark = pytest.mark.benchmark(group="qa-train-features")
 
 
@@ -51,14 +54,16 @@ def timed(request) -> bool:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory, timed):
-    if ref.SHARED_DATA.is_dir():
-        folder = tmp_path_factory.mktemp("tydiqa")
-        with tarfile.open(ref.SHARED_DATA / "tydiqa-goldp.tar.xz") as archive:
-            archive.extract("tydiqa-goldp/tydiqa.goldp.en.train.json", folder, filter="data")
-        examples = ref.load_squad_json(folder / "tydiqa-goldp" / "tydiqa.goldp.en.train.json")
+def tydiqa_path(shared_data) -> Path | None:
+    return shared_data.path(TYDIQA)
+
+
+@pytest.fixture(scope="module")
+def data(tydiqa_path, timed):
+    if tydiqa_path is not None:
+        examples = ref.load_squad_json(tydiqa_path)
     else:
-        examples = ref.FIXTURES * 200
+        examples = ref.FIXTURES * FIXTURE_COPIES
     if os.environ.get("ROBUST_XLT_QA_TOKENIZER"):
         tok = Tokenizer.from_file(os.environ["ROBUST_XLT_QA_TOKENIZER"])
     else:
@@ -69,6 +74,18 @@ def data(tmp_path_factory, timed):
     lengths = hf([ex.question.lstrip() for ex in examples], add_special_tokens=False)["input_ids"]
     examples = [ex for ex, ids in zip(examples, lengths) if len(ids) <= MAX_QUERY_LENGTH]
     return (examples if timed else examples[:200]), hf
+
+
+@pytest.fixture(scope="module")
+def benchmark_data(data, tydiqa_path, shared_data, timed) -> str:
+    examples, _ = data
+    kept = f"{len(examples)} examples{'' if timed else ' (the first 200: untimed run)'}"
+    if tydiqa_path is None:
+        return (
+            f"built-in fixture, {len(ref.FIXTURES)} examples x {FIXTURE_COPIES} copies, {kept} kept "
+            f"({TYDIQA} not in {shared_data.root}): not comparable with the README"
+        )
+    return f"{shared_data.source(TYDIQA)}: {kept} with questions of at most {MAX_QUERY_LENGTH} tokens"
 
 
 def run(benchmark, timed: bool, fn):
@@ -102,6 +119,18 @@ def test_rust(benchmark, timed, data):
         benchmark,
         timed,
         lambda: qa.prepare_train_features(examples, hf, max_query_length=MAX_QUERY_LENGTH, **SETTING),
+    )
+    assert_same_labels(features, examples, hf)
+
+
+def test_rust_qa_tokenizer(benchmark, timed, data):
+    """The Rust call given a QATokenizer built once: no tokenizer JSON per call."""
+    examples, hf = data
+    built = qa.QATokenizer(hf)
+    features = run(
+        benchmark,
+        timed,
+        lambda: qa.prepare_train_features(examples, built, max_query_length=MAX_QUERY_LENGTH, **SETTING),
     )
     assert_same_labels(features, examples, hf)
 

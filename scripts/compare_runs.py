@@ -1,6 +1,6 @@
 """Markdown tables comparing runs of `robust-xlt train` (their results.json files).
 
-    python scripts/compare_runs.py [--metric NAME] [--paired] RUN_DIR [RUN_DIR ...]
+    python scripts/compare_runs.py [--metric NAME] [--paired] [--costs] RUN_DIR [RUN_DIR ...]
 
 One row per run (method), one column per language, then the averages. Beside each
 score of a proportion metric (accuracy, EM) it gives a 95% normal-approximation
@@ -14,6 +14,11 @@ all target languages and over the low-resource ones, with a 95% paired bootstrap
 interval over examples (scipy.stats.bootstrap) and a paired sign-flip permutation
 p-value (scipy.stats.permutation_test). One seed a method: seed variance is not in
 these intervals.
+
+``--costs`` adds each run's measured strength and cost from its metrics.jsonl and
+results.json: the text methods' effective edit rates (share of all words changed,
+share with no candidate, share eligible) and the median steady step time (warm-up,
+evaluations and checkpoints excluded), with its ratio to the first run's.
 """
 
 from __future__ import annotations
@@ -71,12 +76,36 @@ def paired(dirs: list[Path], runs: list[dict], metric: str) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
+def costs(dirs: list[Path], runs: list[dict]) -> None:
+    medians = []
+    for run_dir in dirs:
+        steps = [
+            r["s_per_step"]
+            for r in map(json.loads, (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines())
+            if r.get("event") == "train" and r.get("s_per_step") is not None
+        ]
+        medians.append(float(np.median(steps)) if steps else float("nan"))
+    print("\nstrength and cost (edit rates: share of all words of the training texts, over the run)\n")
+    print("| method | changed | no candidate | eligible | changed of eligible | s/step (median) | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for run, median in zip(runs, medians, strict=True):
+        rates = run.get("edit_rates") or {}
+        if rates:
+            cells = [
+                " + ".join(f"{mode} {100 * r[key]:.1f}%" for mode, r in rates.items())
+                for key in ("changed_share", "no_candidate_share", "eligible_share", "changed_of_eligible")
+            ]
+        else:
+            cells = ["–"] * 4
+        print(f"| {'+'.join(run['method'])} | " + " | ".join(cells) + f" | {median:.2f} | {median / medians[0]:.2f}x |")
+
+
 def main(args: list[str]) -> int:
     metric = None
     if args[:1] == ["--metric"]:
         metric, args = args[1], args[2:]
-    with_paired = "--paired" in args
-    args = [a for a in args if a != "--paired"]
+    with_paired, with_costs = "--paired" in args, "--costs" in args
+    args = [a for a in args if a not in ("--paired", "--costs")]
     runs = [json.loads((Path(p) / "results.json").read_text(encoding="utf-8")) for p in args]
     metric = metric or runs[0]["metrics"][0]
     langs = list(runs[0]["languages"])
@@ -98,6 +127,8 @@ def main(args: list[str]) -> int:
         print("| " + " | ".join(cells) + " |")
     if with_paired:
         paired([Path(p) for p in args], runs, metric)
+    if with_costs:
+        costs([Path(p) for p in args], runs)
     return 0
 
 

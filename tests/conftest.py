@@ -1,8 +1,16 @@
-"""Shared fixtures: a hand-written multilingual lexicon, and the optional
-`../shared/data` archives (tests that use them skip when they are absent)."""
+"""Shared fixtures: a hand-written multilingual lexicon, and the optional shared
+data sets (tests that use them skip when they are absent).
+
+The shared data is found at $ROBUST_XLT_DATA, else at `../shared/data` beside the
+repository. Either may be the folder of `NAME.tar.xz` archives or a folder where they
+are already unpacked (`xnli/`, `lexicons/`, ...); unpacked folders win, archives are
+unpacked once per session into a temporary folder. benches/ use the same logic
+(`SharedData`), so tests and benchmarks agree on what the data is.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import tarfile
 from pathlib import Path
@@ -13,7 +21,73 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+DATA_ENV = "ROBUST_XLT_DATA"
+
+
+def shared_data_root() -> Path:
+    """$ROBUST_XLT_DATA if set, else ../shared/data beside the repository."""
+    value = os.environ.get(DATA_ENV, "").strip()
+    return Path(value).expanduser().resolve() if value else REPO.parent / "shared" / "data"
+
+
+SHARED_DATA = shared_data_root()
+
+
+class SharedData:
+    """The shared data sets under ``root``, unpacked or as archives.
+
+    ``path("xnli/dev-en.tsv")`` is the file, taken from ``root/xnli/`` when that folder
+    exists, else extracted (that member only) from ``root/xnli.tar.xz`` into
+    ``scratch``; None when neither holds it. ``source`` says where a file came from, for
+    benchmarks to report."""
+
+    def __init__(self, root: Path, scratch: Path) -> None:
+        self.root, self.scratch = root, scratch
+        self._extracted: set[str] = set()  # members (files or whole folders) in scratch
+
+    def _archive(self, relative: str) -> Path:
+        return self.root / f"{relative.split('/', 1)[0]}.tar.xz"
+
+    def path(self, relative: str) -> Path | None:
+        unpacked = self.root / relative
+        if (self.root / relative.split("/", 1)[0]).is_dir():
+            return unpacked if unpacked.exists() else None
+        relative = relative.rstrip("/")
+        archive, target = self._archive(relative), self.scratch / relative
+        if relative in self._extracted:
+            return target
+        if not archive.is_file():
+            return None
+        with tarfile.open(archive) as tar:
+            try:
+                member = tar.getmember(relative)
+            except KeyError:
+                return None
+            members = [member]
+            if member.isdir():
+                members += [m for m in tar.getmembers() if m.name.startswith(member.name + "/")]
+            tar.extractall(self.scratch, members=members, filter="data")
+        self._extracted.add(relative)
+        return target
+
+    def require(self, relative: str) -> Path:
+        """``path(relative)``, or skip the test naming where it looked."""
+        found = self.path(relative)
+        if found is None:
+            pytest.skip(f"{relative} is in neither {self.root / relative} nor {self._archive(relative)} (set ${DATA_ENV})")
+        return found
+
+    def source(self, relative: str) -> str:
+        """Where ``relative`` comes from: the unpacked path, or ARCHIVE:MEMBER."""
+        if (self.root / relative.split("/", 1)[0]).is_dir():
+            return str(self.root / relative)
+        return f"{self._archive(relative)}:{relative}"
+
+
+@pytest.fixture(scope="session")
+def shared_data(tmp_path_factory: pytest.TempPathFactory) -> SharedData:
+    return SharedData(SHARED_DATA, tmp_path_factory.mktemp("shared"))
+
 
 # Synonyms within a language and translations of English words, for the 11
 # languages the fixtures cover: lang, word, lang, word.
@@ -86,18 +160,14 @@ def fixture_lexicon(fixture_lexicon_path: Path):
 
 
 def unpack_shared(archive: str, dest: Path) -> Path:
-    """Unpacks one `../shared/data` archive, or skips the test when absent."""
-    source = SHARED_DATA / archive
-    if not source.exists():
-        pytest.skip(f"{source} is absent")
-    with tarfile.open(source) as tar:
-        tar.extractall(dest, filter="data")
-    return dest
+    """A folder holding the unpacked `NAME/` of one shared archive (`NAME.tar.xz`), or
+    skips the test when the shared data has neither."""
+    return SharedData(SHARED_DATA, dest).require(archive.removesuffix(".tar.xz")).parent
 
 
 @pytest.fixture(scope="session")
-def shared_lexicon_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return unpack_shared("lexicons.tar.xz", tmp_path_factory.mktemp("shared")) / "lexicons"
+def shared_lexicon_dir(shared_data: SharedData) -> Path:
+    return shared_data.require("lexicons")
 
 
 @pytest.fixture(scope="session")

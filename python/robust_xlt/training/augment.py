@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from robust_xlt import Lexicon, Perturbation, load_lexicon, perturb
 from robust_xlt.data import Example
@@ -172,7 +172,7 @@ def build_augmenter(config: TrainConfig) -> Augmenter | None:
         tuple(passes),
         targets,
         config.max_edits,
-        config.stopwords,  # type: ignore[arg-type]  (checked by the config)
+        cast(StopWords, config.stopwords),  # one of STOPWORD_KINDS: the config checks it
         config.seed,
     )
 
