@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import tarfile
 import types
 from collections import Counter
 from pathlib import Path
@@ -42,7 +41,6 @@ from robust_xlt.data import (
 from robust_xlt.data.hub import examples_from_rows
 from robust_xlt.data.squad import locate_answer
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def write(tmp_path: Path, name: str, text: str, newline: str = "\n") -> Path:
@@ -627,18 +625,11 @@ XNLI_LANGS = (
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The task archives of ../shared/data unpacked once (lexicons are not needed)."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"{SHARED_DATA} is absent")
-    root = tmp_path_factory.mktemp("shared")
-    for name in ("pawsx", "xnli", "tydiqa-goldp"):
-        with tarfile.open(SHARED_DATA / f"{name}.tar.xz") as archive:
-            if hasattr(tarfile, "data_filter"):
-                archive.extractall(root, filter="data")
-            else:  # pragma: no cover - Python without extraction filters
-                archive.extractall(root)
-    return root
+def shared(shared_data: Any) -> Path:
+    """The task archives of the shared data ($ROBUST_XLT_DATA or ../shared/data), unpacked once."""
+    roots = {shared_data.require(name).parent for name in ('pawsx', 'xnli', 'tydiqa-goldp')}
+    assert len(roots) == 1, roots
+    return roots.pop()
 
 
 @pytest.mark.shared_data

@@ -20,7 +20,6 @@ question text at the end of its max_query_length-th token.
 from __future__ import annotations
 
 import json
-import tarfile
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -36,7 +35,6 @@ from transformers import PreTrainedTokenizerFast
 
 from robust_xlt import _core, qa
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 XTREME = dict(max_length=384, stride=128, max_query_length=64)
 
 
@@ -833,13 +831,9 @@ def load_squad_json(path: Path) -> list[Example]:
 
 
 @pytest.fixture(scope="session")
-def tydiqa_dir(tmp_path_factory) -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"{SHARED_DATA} is absent")
-    folder = tmp_path_factory.mktemp("tydiqa")
-    with tarfile.open(SHARED_DATA / "tydiqa-goldp.tar.xz") as archive:
-        archive.extractall(folder, filter="data")
-    return folder / "tydiqa-goldp"
+def tydiqa_dir(shared_data) -> Path:
+    """The TyDiQA-GoldP files of the shared data ($ROBUST_XLT_DATA or ../shared/data)."""
+    return shared_data.require("tydiqa-goldp")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ the checks on the real PAWS-X and XNLI files and skip when ../shared/data is abs
 from __future__ import annotations
 
 import json
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ from robust_xlt.data.splits import group_ids, normalise
 from robust_xlt.training.config import ConfigError, TrainConfig
 from robust_xlt.training.data import TaskData, load_task_data
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def pair(ident: str, a: str, b: str, lang: str = "en", label: int = 0) -> PairExample:
@@ -341,14 +339,11 @@ def test_qa_held_out_questions_never_share_a_passage_with_training(tmp_path: Pat
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"{SHARED_DATA} is absent")
-    root = tmp_path_factory.mktemp("shared")
-    for name in ("pawsx", "xnli"):
-        with tarfile.open(SHARED_DATA / f"{name}.tar.xz") as archive:
-            archive.extractall(root, filter="data")
-    return root
+def shared(shared_data: Any) -> Path:
+    """The task archives of the shared data ($ROBUST_XLT_DATA or ../shared/data), unpacked once."""
+    roots = {shared_data.require(name).parent for name in ('pawsx', 'xnli')}
+    assert len(roots) == 1, roots
+    return roots.pop()
 
 
 @pytest.mark.shared_data
