@@ -291,3 +291,17 @@ def test_a_moved_run_folder_still_resumes(tiny: str, tmp_path: Path) -> None:
     shutil.move(str(tmp_path / "a"), str(tmp_path / "b"))
     moved = small("pawsx", tiny, tmp_path / "." / "b", max_steps=4, eval_every=2, checkpoint_interval=0.0)
     assert train(moved, resume=True).results["steps"] == 4
+
+
+def test_an_unreadable_qa_question_fails_before_training_naming_its_id(tiny: str, tmp_path: Path) -> None:
+    doc = json.loads(sample_path("qa", "train", "en").read_text(encoding="utf-8"))
+    qa = doc["data"][0]["paragraphs"][0]["qas"][1]
+    qa["question"] = "\u200b"  # a zero-width space: a non-empty string with no tokens
+    train_file = tmp_path / "train-en.json"
+    train_file.write_text(json.dumps(doc), encoding="utf-8")
+    out = tmp_path / "run"
+    config = small("qa", tiny, out, train_data=str(train_file), eval_data=str(train_file), train_fraction=0.7, eval_langs=("en",))
+    with pytest.raises(ValueError, match=rf"question {qa['id']!r} \(en\): the question has no tokens") as info:
+        train(config)
+    assert "train-en.json" in str(info.value)
+    assert not (out / "config.toml").exists() and not (out / "best").exists()

@@ -72,6 +72,9 @@ class Task:
     # of one premise (XNLI: 3), which a cut or reordered file breaks; None: no such shape.
     premise_group: int | None
     train_batch: Callable[[Any, Sequence[Any], InputSettings], Batch]
+    # (tokenizer, examples, settings, where) -> None; ValueError naming the example's id
+    # and ``where`` for an input the model cannot read, before any training.
+    check_inputs: Callable[[Any, Sequence[Any], InputSettings, str], None]
     loss: Callable[[Any, Batch], torch.Tensor]
     predict: Callable[[Any, Any, Sequence[Any], InputSettings, torch.device], Predictions]
     rewrite: Callable[[Sequence[Any], RewriteFn], list[Any]]
@@ -107,6 +110,7 @@ _PAIR = dict(
     selection_metric="accuracy",
     row_aligned=True,
     train_batch=pair_classification.train_batch,
+    check_inputs=pair_classification.check_inputs,
     loss=pair_classification.loss,
     predict=pair_classification.predict,
     rewrite=pair_classification.rewrite,
@@ -152,6 +156,7 @@ TASKS: dict[str, Task] = {
         row_aligned=False,
         premise_group=None,
         train_batch=extractive_qa.train_batch,
+        check_inputs=extractive_qa.check_inputs,
         loss=extractive_qa.loss,
         predict=extractive_qa.predict,
         rewrite=extractive_qa.rewrite,

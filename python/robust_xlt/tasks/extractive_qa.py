@@ -37,6 +37,32 @@ def train_batch(tokenizer: Any, examples: Sequence[QAExample], settings: InputSe
     return {k: torch.from_numpy(np.ascontiguousarray(feats[k])).long() for k in keys if k in feats}
 
 
+def check_inputs(tokenizer: Any, examples: Sequence[QAExample], settings: InputSettings, where: str) -> None:
+    """Build every example's windows once before training, so an input the model cannot
+    read (a question of only zero-width characters: no tokens) fails now, naming the
+    example's id and its data set, not after training with a batch index."""
+    from robust_xlt.qa import prepare_eval_features
+
+    chunk = 512
+    for start in range(0, len(examples), chunk):
+        part = examples[start : start + chunk]
+        try:
+            prepare_eval_features(
+                part,
+                _tokenizer(tokenizer, settings),
+                max_length=settings.max_length,
+                stride=settings.qa_overlap,
+                max_query_length=settings.max_query_length,
+            )
+        except ValueError as exc:
+            message = str(exc)
+            head, _, rest = message.partition(": ")
+            if head.startswith("example ") and head[8:].isdigit() and int(head[8:]) < len(part):
+                ex = part[int(head[8:])]
+                raise ValueError(f"{where}: question {ex.id!r} ({ex.lang}): {rest}") from None
+            raise ValueError(f"{where}: {message}") from None
+
+
 def loss(outputs: Any, batch: Batch) -> torch.Tensor:
     """Mean of the start and end cross-entropies, as transformers' QA heads, but over
     the window's real tokens only: padding is masked out of both softmaxes, so the

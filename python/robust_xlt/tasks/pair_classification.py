@@ -36,6 +36,11 @@ def train_batch(tokenizer: Any, examples: Sequence[PairExample], settings: Input
     return batch
 
 
+def check_inputs(tokenizer: Any, examples: Sequence[PairExample], settings: InputSettings, where: str) -> None:
+    """Nothing to check before training: the loaders refuse empty sentences, and any
+    non-empty text tokenizes (to <unk> at worst)."""
+
+
 def loss(outputs: Any, batch: Batch) -> torch.Tensor:
     """Mean cross-entropy over the batch's pairs."""
     return torch.nn.functional.cross_entropy(outputs.logits.float(), batch["labels"])

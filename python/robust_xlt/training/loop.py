@@ -145,6 +145,11 @@ def train(
     model.to(device)
     model.train()
     settings = InputSettings.of(c, qa_tokenizer=_qa_tokenizer(task, tokenizer))
+    # Inputs the model cannot read fail now, naming the example, not after training.
+    inputs = [(f"training data {data.describe['train']}", data.train), (f"dev data {data.describe['dev']}", data.dev)]
+    inputs += [(f"{lang} evaluation data {data.describe['eval']}", exs) for lang, exs in data.eval.items()]
+    for where, examples in inputs:
+        task.check_inputs(tokenizer, examples, settings, where)
     # The pretrained embedding scale sets rs-rp's noise; measured before any resume so a
     # resumed run uses the same value.
     embedding_std = float(model.get_input_embeddings().weight.detach().float().std())
