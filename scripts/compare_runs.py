@@ -72,7 +72,8 @@ def paired(dirs: list[Path], runs: list[dict], metric: str) -> None:
 
             ci = stats.bootstrap((x, y), mean_diff, paired=True, n_resamples=2000, random_state=0).confidence_interval
             p = stats.permutation_test((x, y), mean_diff, permutation_type="samples", n_resamples=2000, random_state=0).pvalue
-            cells.append(f"{diff:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}], p {p:.2f} (n {len(keys)})")
+            shown = f"< {1 / 2001:.4f}" if p <= 1 / 2001 + 1e-12 else f"{p:.3f}"  # the smallest p of 2,000 resamples
+            cells.append(f"{diff:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}], p {shown} (n {len(keys)})")
         print("| " + " | ".join(cells) + " |")
 
 

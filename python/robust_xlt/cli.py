@@ -1,8 +1,9 @@
-"""The `robust-xlt` command line: `train`, `eval` and `model prepare`.
+"""The `robust-xlt` command line: `train`, `eval`, `attack` and `model prepare`.
 
 Each subcommand is an `add_*_parser` + `run_*` pair. Configuration precedence for
-`train` and `eval`: built-in defaults < `--config FILE.toml` < flags. This module is the
-only place that configures logging.
+`train`, `eval` and `attack`: built-in defaults < `--config FILE.toml` < flags (for
+`eval` and `attack` the model folder's own robust_xlt.toml sits below --config). This
+module is the only place that configures logging.
 """
 
 from __future__ import annotations
@@ -182,6 +183,17 @@ def add_eval_parser(sub: Any) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     from robust_xlt.training import evaluate_saved
+
+    model_dir, config = _saved_model_config(args)
+    results_dir = Path(args.results_dir) if args.results_dir else None
+    result = evaluate_saved(model_dir, config, results_dir, generalized=args.generalized)
+    _print_results(result.results, result.table, results_dir)
+    return 0
+
+
+def _saved_model_config(args: argparse.Namespace) -> tuple[Path, Any]:
+    """(model folder, config): defaults < the folder's robust_xlt.toml < --config < flags,
+    over EVAL_FIELDS; the settings taken from the folder are logged."""
     from robust_xlt.training.checkpoint import CONFIG_IN_MODEL
     from robust_xlt.training.config import build_config, load_toml
 
@@ -203,10 +215,287 @@ def run_eval(args: argparse.Namespace) -> int:
                 "evaluating only %d examples per language, as the training run did; pass --max-eval-examples all for every one",
                 inherited["max_eval_examples"],
             )
-    results_dir = Path(args.results_dir) if args.results_dir else None
-    result = evaluate_saved(model_dir, config, results_dir, generalized=args.generalized)
-    _print_results(result.results, result.table, results_dir)
+    return model_dir, config
+
+
+# ----------------------------------------------------------------------- attack
+
+ATTACK_EPILOG = f"""{PRECEDENCE} The model folder's robust_xlt.toml sits below --config
+for the evaluation settings; the attack's own settings are flags only.
+
+Each language is attacked in its own words: synonyms of its language and, for
+codeswitch and mixed, translations out of it into the other lexicon languages; the
+coverage table says how much of each language the lexicon reaches. Budget 0 changes
+nothing: its scores are `robust-xlt eval`'s.
+Examples:
+  robust-xlt attack --model-dir runs/xnli-standard-seed0/best --lexicon omw/eng.tab,muse/en-de.txt \\
+      --output-dir runs/xnli-standard-seed0/attack      # the run's own data and languages
+  robust-xlt attack --model-dir runs/xnli-adv-seed0/best --task xnli --eval-data 'data/xnli/test-{{lang}}.tsv' \\
+      --eval-langs en,de,sw,ur --mode mixed --budgets 0,0.1,0.2,0.4 \\
+      --lexicon omw/eng.tab,muse/en-de.txt --output-dir runs/xnli-adv-seed0/attack-mixed
+"""
+
+
+def add_attack_parser(sub: Any) -> None:
+    from robust_xlt.adversary import AttackConfig
+    from robust_xlt.evaluation.attack import DEFAULT_BUDGETS, budget_key
+    from robust_xlt.training.config import STOPWORD_KINDS
+
+    d = AttackConfig()
+    p = sub.add_parser(
+        "attack",
+        help="attack a saved model with word substitutions, per language and budget",
+        description="Attack a model folder with the searching word-substitution adversary on every "
+        "language, at each budget: scores under attack, attack success rate, share of words changed, "
+        "queries, sample adversarial texts and the lexicon's coverage of each language.",
+        epilog=ATTACK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model-dir", required=True, metavar="DIR", help="the model folder, e.g. runs/xnli-standard-seed0/best")
+    p.add_argument("--config", metavar="FILE.toml", help="TOML file of config values (overridden by flags)")
+    p.add_argument(
+        "--output-dir",
+        dest="results_dir",
+        required=True,
+        metavar="DIR",
+        help="write attack.json, attack.md and attack-{lang}.jsonl here (not a training run's folder; "
+        "other commands' files in it are left alone)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a previous attack's files in --output-dir")
+    add_config_flags(p, EVAL_FIELDS)
+    g = p.add_argument_group("attack: the adversary (flags only; not read from the model folder or --config)")
+    g.add_argument(
+        "--mode",
+        choices=("synonym", "codeswitch", "mixed"),
+        default=d.mode,
+        help=f"candidates: synonyms in the text's language, translations out of it, or both [default: {d.mode}]",
+    )
+    g.add_argument(
+        "--budgets",
+        metavar="B,B,...",
+        default=",".join(budget_key(b) for b in DEFAULT_BUDGETS),
+        help="budgets to attack at, each the largest share in [0, 1] of an example's words (all its texts) "
+        "that may change; 0 is the clean evaluation [default: %(default)s]",
+    )
+    g.add_argument(
+        "--lexicon",
+        dest="attack_lexicon",
+        metavar="A,B,...",
+        help="lexicon files, comma-separated: OMW *.tab, MUSE SRC-TGT.txt, robust-xlt *.tsv "
+        "(default on the smoke sample: its tiny lexicon; required otherwise)",
+    )
+    g.add_argument(
+        "--target-langs",
+        metavar="A,B,...",
+        help="codeswitch/mixed: languages the translations may be in (default: every lexicon language but the text's)",
+    )
+    g.add_argument("--beam-width", type=int, metavar="N", default=d.beam_width, help="states kept per example; 1 is greedy [default: %(default)s]")
+    g.add_argument(
+        "--per-round",
+        type=int,
+        metavar="N",
+        default=d.per_round,
+        help="substitutions verified per kept state and search round [default: %(default)s]",
+    )
+    g.add_argument(
+        "--per-word",
+        type=int,
+        metavar="N",
+        default=d.per_word,
+        help="candidates of one word verified per state and round [default: %(default)s]",
+    )
+    g.add_argument(
+        "--ranking",
+        choices=("gradient", "importance"),
+        default=d.ranking,
+        help="order of the substitutions tried: first-order loss change of each (gradient) or the word's "
+        "gradient norm (importance) [default: %(default)s]",
+    )
+    g.add_argument(
+        "--min-similarity",
+        metavar="X",
+        help="refuse a change whose mean-pooled sentence embedding has cosine below X in [-1, 1] with the "
+        "original's (pawsx, xnli) [default: none]",
+    )
+    g.add_argument(
+        "--stopwords",
+        dest="attack_stopwords",
+        choices=STOPWORD_KINDS,
+        default=d.stopwords,
+        help="words never changed: function (short function-word lists), full (stopwordsiso) or none [default: %(default)s]",
+    )
+    g.add_argument(
+        "--attack-batch-size",
+        type=int,
+        metavar="N",
+        default=d.batch_size,
+        help="examples per gradient pass and search (examples) [default: %(default)s]",
+    )
+    g.add_argument(
+        "--query-batch-size",
+        type=int,
+        metavar="N",
+        help="texts per forward pass of the search (default: 16 on a CPU, 256 on an accelerator)",
+    )
+    g.add_argument(
+        "--samples",
+        type=int,
+        metavar="N",
+        default=3,
+        help="adversarial texts shown per language and budget, successes first [default: %(default)s]",
+    )
+    p.set_defaults(run=run_attack)
+
+
+def run_attack(args: argparse.Namespace) -> int:
+    # The whole of it belongs beside evaluate_saved in robust_xlt.training.loop (it
+    # loads data and models as eval does); it is here until that module takes it.
+    import torch
+
+    from robust_xlt.evaluation.attack import attack_languages, attack_table, check_attack_output, write_attack
+    from robust_xlt.tasks import InputSettings
+    from robust_xlt.training import checkpoint as ckpt
+    from robust_xlt.training.data import SMOKE_NOTICE, check_sources, load_task_data
+    from robust_xlt.training.loop import _available_cores, _check_eval_output, _device, _qa_tokenizer
+
+    model_dir, config = _saved_model_config(args)
+    c = config.resolved()
+    task = c.task_record
+    out = Path(args.results_dir)
+    budgets = _budgets(args.budgets)
+    lexicon, paths = _attack_lexicon(args.attack_lexicon, c.uses_smoke_sample)
+    attack_config = _attack_config(args, lexicon)
+    check_sources(c, with_train=False)
+    _check_eval_output(out)
+    check_attack_output(out, overwrite=args.overwrite)
+    if args.samples < 0:
+        raise _config_error(f"--samples must be 0 or more, got {args.samples}")
+    if c.uses_smoke_sample:
+        log.warning(SMOKE_NOTICE)
+    torch.set_num_threads(c.threads or _available_cores())
+    device = _device(c.device)
+    data = load_task_data(c, with_train=False)
+    model, tokenizer = task.load_model(str(model_dir))
+    model.to(device)
+    settings = InputSettings.of(c, qa_tokenizer=_qa_tokenizer(task, tokenizer))
+    summary, records = attack_languages(
+        task, model, tokenizer, data.eval, lexicon, budgets, attack_config, settings, device, samples=args.samples
+    )
+    info = ckpt.read_best_info(model_dir) if (model_dir / ckpt.BEST_INFO).exists() else {}
+    values = c.to_dict()
+    results = {
+        "command": "attack",
+        "task": c.task,
+        "model": str(model_dir),
+        "method": list(c.method),
+        "seed": c.seed,
+        "best_step": info.get("step"),
+        "data": {k: v for k, v in data.describe.items() if k != "train"},
+        "smoke_run": c.uses_smoke_sample,
+        "source_lang": c.source_lang,
+        "low_resource_langs": list(c.low_resource_langs or ()),
+        "lexicon": paths,
+        "config": {k: values[k] for k in EVAL_FIELDS},
+        **summary,
+    }
+    write_attack(out, results, records, f"{c.task}: attack on {model_dir}")
+    if c.uses_smoke_sample:
+        print("Smoke run on the sample shipped with robust-xlt: these scores only show that the pipeline runs.")
+    print(f"{c.task} | attack {attack_config.mode} | {model_dir}")
+    print(attack_table(results), end="")
+    print(f"\nresults: {out}")
     return 0
+
+
+def _config_error(message: str) -> Exception:
+    from robust_xlt.training.config import ConfigError
+
+    return ConfigError(message)
+
+
+def _budgets(text: str) -> list[float]:
+    budgets = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise _config_error(f"--budgets: {item!r} is not a number; give shares of words in [0, 1], e.g. 0,0.1,0.2") from None
+        if not 0.0 <= value <= 1.0:
+            raise _config_error(f"--budgets: {item} is not a share of words in [0, 1]")
+        if value in budgets:
+            raise _config_error(f"--budgets lists {item} twice")
+        budgets.append(value)
+    if not budgets:
+        raise _config_error("--budgets is empty; give shares of words in [0, 1], e.g. 0,0.1,0.2")
+    return budgets
+
+
+def _attack_lexicon(given: str | None, smoke: bool) -> tuple[Any, list[str]]:
+    from robust_xlt import load_lexicon
+    from robust_xlt.training.augment import smoke_lexicon_path
+
+    paths = [p.strip() for p in (given or "").split(",") if p.strip()]
+    if not paths:
+        if not smoke:
+            # The smoke lexicon covers almost no real text: an attack with it would
+            # report a model as robust when the adversary had nothing to try.
+            raise _config_error("attack needs --lexicon FILES (OMW *.tab, MUSE SRC-TGT.txt, robust-xlt *.tsv) on real data")
+        paths = [str(smoke_lexicon_path())]
+    for p in paths:
+        if not Path(p).expanduser().is_file():
+            raise FileNotFoundError(f"lexicon file not found: {p}")
+    return load_lexicon([Path(p).expanduser() for p in paths]), paths
+
+
+def _attack_config(args: argparse.Namespace, lexicon: Any) -> Any:
+    from robust_xlt import normalize_lang
+    from robust_xlt.adversary import AttackConfig
+
+    targets = None
+    if args.target_langs is not None:
+        if args.mode == "synonym":
+            raise _config_error("--target-langs chooses translations; it has no effect with --mode synonym")
+        try:
+            targets = tuple(dict.fromkeys(normalize_lang(t.strip()) for t in args.target_langs.split(",") if t.strip()))
+        except ValueError as exc:
+            raise _config_error(f"--target-langs: {exc}") from None
+        known = lexicon.languages()
+        missing = [t for t in targets if t not in known]
+        if missing or not targets:
+            raise _config_error(
+                f"--target-langs: the lexicon has no words in {', '.join(missing) or 'any given language'} "
+                f"(it has {', '.join(known)})"
+            )
+    similarity = None
+    if args.min_similarity is not None and args.min_similarity.strip().lower() != "none":
+        try:
+            similarity = float(args.min_similarity)
+        except ValueError:
+            raise _config_error(f"--min-similarity must be a cosine in [-1, 1] or 'none', got {args.min_similarity!r}") from None
+    try:
+        return AttackConfig(
+            mode=args.mode,
+            target_langs=targets,
+            beam_width=args.beam_width,
+            per_round=args.per_round,
+            per_word=args.per_word,
+            ranking=args.ranking,
+            min_similarity=similarity,
+            stopwords=args.attack_stopwords,
+            batch_size=args.attack_batch_size,
+            query_batch_size=args.query_batch_size,
+        )
+    except ValueError as exc:
+        # AttackConfig names its fields; the user typed flags.
+        names = ("beam_width", "per_round", "per_word", "batch_size", "query_batch_size", "min_similarity")
+        message = str(exc)
+        for name in names:
+            flag = "--attack-batch-size" if name == "batch_size" else f"--{name.replace('_', '-')}"
+            if message.startswith(name + " "):
+                message = flag + message[len(name) :]
+        raise _config_error(message) from None
 
 
 # ------------------------------------------------------------------------ model
@@ -245,9 +534,10 @@ def build_parser() -> argparse.ArgumentParser:
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging, library warnings and tracebacks")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,model}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,attack,model}")
     add_train_parser(sub)
     add_eval_parser(sub)
+    add_attack_parser(sub)
     add_model_parser(sub)
     return parser
 
