@@ -125,15 +125,17 @@ class TrainConfig:
             "ja,ko for pawsx, which has no low-resource language; sw on the smoke sample)"
         ),
     )
-    # 1.0: the training file is used whole. Below 1, row-aligned XTREME-layout files are
-    # split by row index once for all languages, so no translation of a training row is
-    # ever evaluated (XNLI keeps each premise's 3 hypotheses together).
+    # 1.0: the training file is used whole. Below 1, the training source is split once for
+    # all languages by groups of rows sharing a sentence in any language (an XNLI premise's
+    # hypotheses, PAWS-X pairs built from one sentence; QA: questions of one passage), so no
+    # translation of a training row is ever evaluated (robust_xlt.data.splits).
     train_fraction: float = field(
         default=1.0,
         metadata=_help(
-            "fraction in (0, 1] of the training source to train on, split in file order; the rest is "
-            "held out (pawsx/xnli: the same rows are evaluated in every language; qa: the held-out "
-            "questions are the source-language dev and evaluation set)"
+            "fraction in (0, 1] of the training source's row groups to train on (groups of rows sharing "
+            "a sentence in any language; qa: passages), shuffled with a fixed split seed so every run "
+            "and method gets the same split; the rest is held out for the dev and evaluation sets "
+            "(pawsx/xnli: the same ids are evaluated in every language)"
         ),
     )
     # A tenth of the groups: about 80 XNLI premises (250 rows) of a dev file, enough to
