@@ -33,6 +33,11 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--settings",
+        default="l2,linf",
+        help="comma-separated NORM or NORM:STEP:RADIUS (relative sizes); NORM alone takes that norm's defaults",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     task = get_task(args.task)
@@ -43,8 +48,10 @@ def main() -> None:
     specials = torch.tensor([i for i in tokenizer.all_special_ids if i != tokenizer.unk_token_id])
     device = torch.device("cpu")
     rows = []
-    for norm in ("l2", "linf"):
-        config = TrainConfig(task=args.task, method=("adv",), adv_norm=norm).resolved()
+    for setting in args.settings.split(","):
+        norm, *sizes = setting.split(":")
+        overrides = {"adv_lr": float(sizes[0]), "adv_radius": float(sizes[1])} if sizes else {}
+        config = TrainConfig(task=args.task, method=("adv",), adv_norm=norm, **overrides).resolved()
         totals = {"clean_loss": 0.0, "adv_loss": 0.0, "clean_correct": 0, "adv_correct": 0, "share": 0.0, "old": 0.0, "n": 0}
         for start in range(0, len(examples), args.batch_size):
             batch = to_device(task.train_batch(tokenizer, examples[start : start + args.batch_size], settings), device)
