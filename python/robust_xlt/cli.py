@@ -348,62 +348,30 @@ def add_attack_parser(sub: Any) -> None:
 
 
 def run_attack(args: argparse.Namespace) -> int:
-    # The whole of it belongs beside evaluate_saved in robust_xlt.training.loop (it
-    # loads data and models as eval does); it is here until that module takes it.
-    import torch
-
-    from robust_xlt.evaluation.attack import attack_languages, attack_table, check_attack_output, write_attack
-    from robust_xlt.tasks import InputSettings
-    from robust_xlt.training import checkpoint as ckpt
-    from robust_xlt.training.data import SMOKE_NOTICE, check_sources, load_task_data
-    from robust_xlt.training.loop import _available_cores, _check_eval_output, _device, _qa_tokenizer
+    from robust_xlt.evaluation.attack import attack_table
+    from robust_xlt.training.loop import attack_saved
 
     model_dir, config = _saved_model_config(args)
-    c = config.resolved()
-    task = c.task_record
-    out = Path(args.results_dir)
-    budgets = _budgets(args.budgets)
-    lexicon, paths = _attack_lexicon(args.attack_lexicon, c.uses_smoke_sample)
-    attack_config = _attack_config(args, lexicon)
-    check_sources(c, with_train=False)
-    _check_eval_output(out)
-    check_attack_output(out, overwrite=args.overwrite)
     if args.samples < 0:
         raise _config_error(f"--samples must be 0 or more, got {args.samples}")
-    if c.uses_smoke_sample:
-        log.warning(SMOKE_NOTICE)
-    torch.set_num_threads(c.threads or _available_cores())
-    device = _device(c.device)
-    data = load_task_data(c, with_train=False)
-    model, tokenizer = task.load_model(str(model_dir))
-    model.to(device)
-    settings = InputSettings.of(c, qa_tokenizer=_qa_tokenizer(task, tokenizer))
-    summary, records = attack_languages(
-        task, model, tokenizer, data.eval, lexicon, budgets, attack_config, settings, device, samples=args.samples
+    lexicon, paths = _attack_lexicon(args.attack_lexicon, config.resolved().uses_smoke_sample)
+    results = attack_saved(
+        model_dir,
+        config,
+        Path(args.results_dir),
+        budgets=_budgets(args.budgets),
+        lexicon=lexicon,
+        lexicon_paths=paths,
+        attack_config=_attack_config(args, lexicon),
+        overwrite=args.overwrite,
+        samples=args.samples,
+        reported_fields=EVAL_FIELDS,
     )
-    info = ckpt.read_best_info(model_dir) if (model_dir / ckpt.BEST_INFO).exists() else {}
-    values = c.to_dict()
-    results = {
-        "command": "attack",
-        "task": c.task,
-        "model": str(model_dir),
-        "method": list(c.method),
-        "seed": c.seed,
-        "best_step": info.get("step"),
-        "data": {k: v for k, v in data.describe.items() if k != "train"},
-        "smoke_run": c.uses_smoke_sample,
-        "source_lang": c.source_lang,
-        "low_resource_langs": list(c.low_resource_langs or ()),
-        "lexicon": paths,
-        "config": {k: values[k] for k in EVAL_FIELDS},
-        **summary,
-    }
-    write_attack(out, results, records, f"{c.task}: attack on {model_dir}")
-    if c.uses_smoke_sample:
+    if results["smoke_run"]:
         print("Smoke run on the sample shipped with robust-xlt: these scores only show that the pipeline runs.")
-    print(f"{c.task} | attack {attack_config.mode} | {model_dir}")
+    print(f"{results['task']} | attack {results['attack']['mode']} | {model_dir}")
     print(attack_table(results), end="")
-    print(f"\nresults: {out}")
+    print(f"\nresults: {args.results_dir}")
     return 0
 
 

@@ -577,6 +577,60 @@ def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | Non
     return RunResult(results_dir or model_dir, results, table)
 
 
+def attack_saved(
+    model_dir: Path,
+    config: TrainConfig,
+    out: Path,
+    *,
+    budgets: list[float],
+    lexicon: Any,
+    lexicon_paths: list[str],
+    attack_config: Any,
+    overwrite: bool = False,
+    samples: int = 3,
+    reported_fields: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Attack a saved model folder on every language of ``config`` at each budget
+    (``robust-xlt attack``); writes attack.json, attack.md and attack-{lang}.jsonl to
+    ``out``, which must not hold a training run, and returns what attack.json holds.
+    ``reported_fields`` are the config fields recorded in it."""
+    from robust_xlt.evaluation.attack import attack_languages, check_attack_output, write_attack
+
+    c = config.resolved()
+    task = c.task_record
+    check_sources(c, with_train=False)
+    _check_eval_output(out)
+    check_attack_output(out, overwrite=overwrite)
+    if c.uses_smoke_sample:
+        log.warning(SMOKE_NOTICE)
+    torch.set_num_threads(c.threads or _available_cores())
+    device = _device(c.device)
+    data = load_task_data(c, with_train=False)
+    model, tokenizer = task.load_model(str(model_dir))
+    model.to(device)
+    settings = InputSettings.of(c, qa_tokenizer=_qa_tokenizer(task, tokenizer))
+    summary, records = attack_languages(task, model, tokenizer, data.eval, lexicon, budgets, attack_config, settings, device, samples=samples)
+    info = ckpt.read_best_info(model_dir) if (model_dir / ckpt.BEST_INFO).exists() else {}
+    values = c.to_dict()
+    results = {
+        "command": "attack",
+        "task": c.task,
+        "model": str(model_dir),
+        "method": list(c.method),
+        "seed": c.seed,
+        "best_step": info.get("step"),
+        "data": {k: v for k, v in data.describe.items() if k != "train"},
+        "smoke_run": c.uses_smoke_sample,
+        "source_lang": c.source_lang,
+        "low_resource_langs": list(c.low_resource_langs or ()),
+        "lexicon": lexicon_paths,
+        "config": {k: values[k] for k in reported_fields},
+        **summary,
+    }
+    write_attack(out, results, records, f"{c.task}: attack on {model_dir}")
+    return results
+
+
 def _check_eval_output(folder: Path) -> None:
     """Evaluation output never replaces a training run's results (or anything but a
     previous evaluation's)."""
