@@ -107,6 +107,10 @@ def main(args: list[str]) -> int:
         metric, args = args[1], args[2:]
     with_paired, with_costs = "--paired" in args, "--costs" in args
     args = [a for a in args if a not in ("--paired", "--costs")]
+    missing = [p for p in args if not (Path(p) / "results.json").is_file()]
+    if missing:
+        print(f"compare_runs: no results.json in {', '.join(missing)} (not a finished run)", file=sys.stderr)
+        return 2
     runs = [json.loads((Path(p) / "results.json").read_text(encoding="utf-8")) for p in args]
     metric = metric or runs[0]["metrics"][0]
     langs = list(runs[0]["languages"])
