@@ -112,6 +112,10 @@ def main(args: list[str]) -> int:
         print(f"compare_runs: no results.json in {', '.join(missing)} (not a finished run)", file=sys.stderr)
         return 2
     runs = [json.loads((Path(p) / "results.json").read_text(encoding="utf-8")) for p in args]
+    labels = ["+".join(run["method"]) for run in runs]
+    if len(set(labels)) < len(labels):  # two settings of one method: name them by folder
+        for run, folder in zip(runs, args, strict=True):
+            run["method"] = [Path(folder).name]
     metric = metric or runs[0]["metrics"][0]
     langs = list(runs[0]["languages"])
     header = ["method", *langs, "average", "target avg", "low-resource avg"]
