@@ -538,17 +538,10 @@ def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | Non
     check_sources(c, with_train=False)
     if results_dir is not None:
         _check_eval_output(results_dir)
-    if c.uses_smoke_sample:
-        log.warning(SMOKE_NOTICE)
-    torch.set_num_threads(c.threads or _available_cores())
-    device = _device(c.device)
-    data = load_task_data(c, with_train=False)
-    model, tokenizer = task.load_model(str(model_dir))
-    model.to(device)
-    settings = InputSettings.of(c, qa_tokenizer=_qa_tokenizer(task, tokenizer))
+    device, data, model, tokenizer, settings = _load_saved(model_dir, c)
     evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
     summary = summarize({lang: scores for lang, (scores, _) in evaluated.items()}, task.metrics, c.source_lang, c.low_resource_langs or ())
-    info = ckpt.read_best_info(model_dir) if (model_dir / ckpt.BEST_INFO).exists() else {}
+    info = _saved_info(model_dir)
     results = {
         "command": "eval",
         "task": c.task,
@@ -601,16 +594,9 @@ def attack_saved(
     check_sources(c, with_train=False)
     _check_eval_output(out)
     check_attack_output(out, overwrite=overwrite)
-    if c.uses_smoke_sample:
-        log.warning(SMOKE_NOTICE)
-    torch.set_num_threads(c.threads or _available_cores())
-    device = _device(c.device)
-    data = load_task_data(c, with_train=False)
-    model, tokenizer = task.load_model(str(model_dir))
-    model.to(device)
-    settings = InputSettings.of(c, qa_tokenizer=_qa_tokenizer(task, tokenizer))
+    device, data, model, tokenizer, settings = _load_saved(model_dir, c)
     summary, records = attack_languages(task, model, tokenizer, data.eval, lexicon, budgets, attack_config, settings, device, samples=samples)
-    info = ckpt.read_best_info(model_dir) if (model_dir / ckpt.BEST_INFO).exists() else {}
+    info = _saved_info(model_dir)
     values = c.to_dict()
     results = {
         "command": "attack",
@@ -629,6 +615,24 @@ def attack_saved(
     }
     write_attack(out, results, records, f"{c.task}: attack on {model_dir}")
     return results
+
+
+def _load_saved(model_dir: Path, c: TrainConfig) -> tuple[torch.device, Any, Any, Any, InputSettings]:
+    """What evaluating a saved model needs: (device, the evaluation data, model,
+    tokenizer, input settings), after the checks that need no model."""
+    if c.uses_smoke_sample:
+        log.warning(SMOKE_NOTICE)
+    torch.set_num_threads(c.threads or _available_cores())
+    device = _device(c.device)
+    data = load_task_data(c, with_train=False)
+    model, tokenizer = c.task_record.load_model(str(model_dir))
+    model.to(device)
+    return device, data, model, tokenizer, InputSettings.of(c, qa_tokenizer=_qa_tokenizer(c.task_record, tokenizer))
+
+
+def _saved_info(model_dir: Path) -> dict[str, Any]:
+    """The selection info a run saved with its best model; empty for another folder."""
+    return ckpt.read_best_info(model_dir) if (model_dir / ckpt.BEST_INFO).exists() else {}
 
 
 def _check_eval_output(folder: Path) -> None:
