@@ -22,7 +22,7 @@ from robust_xlt.training import CheckpointError, ConfigError, TrainConfig, build
 from robust_xlt.training import methods, rng
 from robust_xlt.training.augment import Augmenter, build_augmenter, smoke_lexicon_path
 from robust_xlt.evaluation import markdown_table, read_predictions, summarize
-from robust_xlt.tasks import get_task, trim_padding
+from robust_xlt.tasks import trim_padding
 from robust_xlt.training.config import TASK_DEFAULTS, to_toml
 from robust_xlt.training.loop import BatchOrder
 

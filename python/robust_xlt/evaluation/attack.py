@@ -47,9 +47,7 @@ smaller one's first rounds.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,6 +57,7 @@ import torch
 
 from robust_xlt._core import Lexicon
 from robust_xlt.adversary import AttackConfig, ExampleAttack, attack, build_space, slots_of
+from robust_xlt.atomic import write_json, write_jsonl, write_text_atomic
 from robust_xlt.evaluation.evaluate import evaluate
 from robust_xlt.evaluation.summary import METRIC_TITLES
 from robust_xlt.perturbation import perturb
@@ -358,8 +357,8 @@ def write_attack(folder: Path, results: Mapping[str, Any], records: Mapping[str,
     for path in stale:
         path.unlink()
     for lang, recs in records.items():
-        _write_atomic(attack_records_path(folder, lang), "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in recs))
-    _write_atomic(folder / ATTACK_JSON, json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        write_jsonl(attack_records_path(folder, lang), recs)
+    write_json(folder / ATTACK_JSON, results)
     setting = results["attack"]
     about = f"Mode {setting['mode']}, ranking {setting['ranking']}, beam {setting['beam_width']}"
     if setting.get("min_similarity") is not None:
@@ -367,14 +366,6 @@ def write_attack(folder: Path, results: Mapping[str, Any], records: Mapping[str,
     about += f"; lexicon {', '.join(results.get('lexicon') or ['?'])}."
     samples = _samples_text(results)
     text = f"# {heading}\n\n{about}\n\n{attack_table(results)}\n**sample adversarial texts**\n\n{samples}"
-    _write_atomic(folder / ATTACK_MD, text)
+    write_text_atomic(folder / ATTACK_MD, text)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

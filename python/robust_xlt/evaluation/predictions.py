@@ -11,10 +11,11 @@ statistics between runs need nothing but these files and the example ids.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from robust_xlt.atomic import write_jsonl
 
 PREFIX = "predictions-"
 
@@ -26,15 +27,7 @@ def predictions_path(folder: Path, lang: str) -> Path:
 def write_predictions(folder: Path, lang: str, records: Iterable[dict[str, Any]]) -> Path:
     """Write one language's records atomically (temp file, then rename)."""
     path = predictions_path(folder, lang)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_jsonl(path, records)
     return path
 
 

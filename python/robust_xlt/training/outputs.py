@@ -21,13 +21,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from robust_xlt.atomic import write_json, write_text_atomic
+
 log = logging.getLogger(__name__)
+
+__all__ = ["write_json", "write_text_atomic"]  # the atomic writers, re-exported for the loop
 
 CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.jsonl"
@@ -35,26 +37,6 @@ RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 SPLITS_FILE = "splits.json"
 OUTPUT_FILES: tuple[str, ...] = (CONFIG_FILE, METRICS_FILE, RESULTS_JSON, RESULTS_MD, SPLITS_FILE)
-
-
-def temp_path(path: Path) -> Path:
-    """A sibling of ``path`` to write before renaming over it (same file system, so
-    the rename is atomic); opened normally, so the user's umask applies."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = temp_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, value: Any) -> None:
-    write_text_atomic(path, json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 class MetricsLog:
