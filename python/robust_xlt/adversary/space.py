@@ -24,7 +24,7 @@ from robust_xlt._core import Lexicon, Perturbation
 from robust_xlt.adversary.config import AttackConfig
 from robust_xlt.perturbation import Span, candidates, segment_words
 
-__all__ = ["ExampleSpace", "Substitution", "apply", "build_space", "max_changes", "rebuild", "slots_of"]
+__all__ = ["ExampleSpace", "Substitution", "apply", "build_space", "max_changes", "rebuild", "slots_of", "target_languages"]
 
 Spans = list[list[Span]]
 
@@ -107,7 +107,7 @@ def build_space(
         flat = [(i, s) for i in members for s in range(len(texts[i]))]
         group = [texts[i][s] for i, s in flat]
         spans = [list(merged[i][s]) for i, s in flat]
-        targets = _targets(config, lexicon, lang)
+        targets = target_languages(config, lexicon, lang)
         per_text = candidates(
             group, lang, lexicon, mode=config.mode, target_langs=targets, protect=spans, stopwords=config.stopwords
         )
@@ -128,7 +128,9 @@ def build_space(
     return out
 
 
-def _targets(config: AttackConfig, lexicon: Lexicon, lang: str) -> list[str] | None:
+def target_languages(config: AttackConfig, lexicon: Lexicon, lang: str) -> list[str] | None:
+    """The languages an attack on ``lang`` text translates into: none in synonym mode,
+    else ``config.target_langs`` or every other language of the lexicon."""
     if config.mode == "synonym":
         return None
     if config.target_langs is not None:

@@ -57,6 +57,7 @@ import torch
 
 from robust_xlt._core import Lexicon
 from robust_xlt.adversary import AttackConfig, ExampleAttack, attack, build_space, slots_of
+from robust_xlt.adversary.space import target_languages
 from robust_xlt.atomic import write_json, write_jsonl, write_text_atomic
 from robust_xlt.evaluation.evaluate import evaluate
 from robust_xlt.evaluation.summary import METRIC_TITLES
@@ -148,7 +149,7 @@ def lexicon_coverage(task: Task, examples: Sequence[Any], lexicon: Lexicon, conf
             mode=config.mode,
             rate=0.0,
             seed=0,
-            target_langs=_targets(config, lexicon, lang),
+            target_langs=target_languages(config, lexicon, lang),
             protect=spans,
             stopwords=config.stopwords,
         ):
@@ -170,15 +171,6 @@ def lexicon_coverage(task: Task, examples: Sequence[Any], lexicon: Lexicon, conf
         "content_coverage": pct(counts["eligible"], content),
         "by_lang": {other: pct(len(found), words) for other, found in sorted(by_lang.items())},
     }
-
-
-def _targets(config: AttackConfig, lexicon: Lexicon, lang: str) -> list[str] | None:
-    # As the adversary's space chooses them (robust_xlt.adversary.space).
-    if config.mode == "synonym":
-        return None
-    if config.target_langs is not None:
-        return list(config.target_langs)
-    return [other for other in lexicon.languages() if other != lang]
 
 
 # -------------------------------------------------------------------- attack
