@@ -186,10 +186,9 @@ def test_bare_loop(benchmark, model_path: str, tokenizer: Any, batches: list[lis
 
 def _robust_xlt_step(model_path: str, tokenizer: Any, freeze: bool):
     """One step of the training loop (training/loop.py), set up as the loop sets it up."""
-    from robust_xlt.tasks import InputSettings, get_task, to_device, trim_padding
+    from robust_xlt.tasks import InputSettings, get_task
     from robust_xlt.training import TrainConfig, rng
-    from robust_xlt.training.batches import micro_batches
-    from robust_xlt.training.loop import _linear_schedule, _optimizer
+    from robust_xlt.training.loop import _linear_schedule, _optimizer, optimizer_step
     from robust_xlt.training.methods import make_step
 
     config = TrainConfig(task="xnli", method=("standard",), freeze_embeddings=freeze).resolved()
@@ -214,14 +213,7 @@ def _robust_xlt_step(model_path: str, tokenizer: Any, freeze: bool):
     def step(examples: list[Any]) -> float:
         batch = task.train_batch(tokenizer, examples, settings)
         generator = rng.torch_generator(config.seed, next(steps), rng.EMBEDDING)
-        loss = 0.0
-        for part, weight in micro_batches(batch, config.grad_accumulation):
-            loss += step_fn(model, to_device(trim_padding(part), device), generator, weight)
-        if config.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss, _ = optimizer_step(model, batch, step_fn, optimizer, scheduler, generator, config, device)
         return loss
 
     return step

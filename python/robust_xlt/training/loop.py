@@ -208,15 +208,7 @@ def train(
             metrics.write({"event": "edits", "step": step + 1, "lang": c.source_lang, **step_edits.summary()})
         batch = task.train_batch(tokenizer, examples, settings)
         generator = rng.torch_generator(c.seed, step, rng.EMBEDDING)
-        loss = 0.0
-        for part, weight in micro_batches(batch, c.grad_accumulation):
-            loss += step_fn(model, to_device(trim_padding(part), device), generator, weight)
-        if c.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], c.max_grad_norm)
-        optimizer.step()
-        lr = float(scheduler.get_last_lr()[0])  # the rate this step used
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss, lr = optimizer_step(model, batch, step_fn, optimizer, scheduler, generator, c, device)
         state.step = step + 1
         state.loss_sum += loss
         state.loss_steps += 1
@@ -328,6 +320,32 @@ def train(
     if c.uses_smoke_sample:
         log.warning(SMOKE_NOTICE)
     return RunResult(out, results, table)
+
+
+def optimizer_step(
+    model: Any,
+    batch: Any,
+    step_fn: Any,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    generator: torch.Generator,
+    c: TrainConfig,
+    device: torch.device,
+) -> tuple[float, float]:
+    """One optimizer step on ``batch``: the method's pass on each micro-batch (padding
+    trimmed), gradients added up and clipped, AdamW, the schedule. Returns (loss, the
+    learning rate this step used). The training loop and the train-step benchmark both
+    run exactly this."""
+    loss = 0.0
+    for part, weight in micro_batches(batch, c.grad_accumulation):
+        loss += step_fn(model, to_device(trim_padding(part), device), generator, weight)
+    if c.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], c.max_grad_norm)
+    optimizer.step()
+    lr = float(scheduler.get_last_lr()[0])
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss, lr
 
 
 # ---------------------------------------------------------------------- helpers
@@ -541,18 +559,7 @@ def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | Non
     device, data, model, tokenizer, settings = _load_saved(model_dir, c)
     evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
     summary = summarize({lang: scores for lang, (scores, _) in evaluated.items()}, task.metrics, c.source_lang, c.low_resource_langs or ())
-    info = _saved_info(model_dir)
-    results = {
-        "command": "eval",
-        "task": c.task,
-        "model": str(model_dir),
-        "method": list(c.method),
-        "seed": c.seed,
-        "best_step": info.get("step"),
-        "data": {k: v for k, v in data.describe.items() if k != "train"},
-        "smoke_run": c.uses_smoke_sample,
-        **summary,
-    }
+    results = {**_saved_run_header("eval", model_dir, c, data.describe), **summary}
     table = markdown_table(summary)
     mixed_records: list[dict[str, Any]] = []
     if generalized:
@@ -596,17 +603,9 @@ def attack_saved(
     check_attack_output(out, overwrite=overwrite)
     device, data, model, tokenizer, settings = _load_saved(model_dir, c)
     summary, records = attack_languages(task, model, tokenizer, data.eval, lexicon, budgets, attack_config, settings, device, samples=samples)
-    info = _saved_info(model_dir)
     values = c.to_dict()
     results = {
-        "command": "attack",
-        "task": c.task,
-        "model": str(model_dir),
-        "method": list(c.method),
-        "seed": c.seed,
-        "best_step": info.get("step"),
-        "data": {k: v for k, v in data.describe.items() if k != "train"},
-        "smoke_run": c.uses_smoke_sample,
+        **_saved_run_header("attack", model_dir, c, data.describe),
         "source_lang": c.source_lang,
         "low_resource_langs": list(c.low_resource_langs or ()),
         "lexicon": lexicon_paths,
@@ -630,9 +629,20 @@ def _load_saved(model_dir: Path, c: TrainConfig) -> tuple[torch.device, Any, Any
     return device, data, model, tokenizer, InputSettings.of(c, qa_tokenizer=_qa_tokenizer(c.task_record, tokenizer))
 
 
-def _saved_info(model_dir: Path) -> dict[str, Any]:
-    """The selection info a run saved with its best model; empty for another folder."""
-    return ckpt.read_best_info(model_dir) if (model_dir / ckpt.BEST_INFO).exists() else {}
+def _saved_run_header(command: str, model_dir: Path, c: TrainConfig, describe: dict[str, str]) -> dict[str, Any]:
+    """What eval's and attack's results say first: the command, the model and the run
+    it came from (its best step, when the folder is a run's best/), and the data."""
+    info = ckpt.read_best_info(model_dir) if (model_dir / ckpt.BEST_INFO).exists() else {}
+    return {
+        "command": command,
+        "task": c.task,
+        "model": str(model_dir),
+        "method": list(c.method),
+        "seed": c.seed,
+        "best_step": info.get("step"),
+        "data": {k: v for k, v in describe.items() if k != "train"},
+        "smoke_run": c.uses_smoke_sample,
+    }
 
 
 def _check_eval_output(folder: Path) -> None:
