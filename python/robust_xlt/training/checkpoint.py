@@ -172,7 +172,12 @@ class BestModel:
         self.dirty = False
 
     def update(self, model: Any, info: dict[str, Any]) -> None:
-        self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        # Frozen parameters never change, so they are held as they are, not copied: with
+        # frozen word embeddings that is 96M of e5-small's 118M values per improvement.
+        frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+        self.weights = {
+            k: v.detach().to("cpu", copy=k not in frozen) for k, v in model.state_dict().items()
+        }
         self.info, self.dirty = info, True
 
     def flush(self, out_dir: Path, model: Any, tokenizer: Any, config_toml: str) -> bool:
