@@ -174,8 +174,10 @@ def add_eval_parser(sub: Any) -> None:
     p.add_argument(
         "--generalized",
         action="store_true",
-        help="also score pairs whose two sentences come from two different languages (every ordered pair of "
-        "--eval-langs, from row-aligned files): a matrix of accuracies (pawsx, xnli)",
+        help="also score examples whose two parts come from two languages, for every ordered pair of "
+        "--eval-langs (one language: a 1x1 matrix): a pair's first and second sentence (pawsx, xnli: row-aligned "
+        "files), or a question and its context and answers (qa: parallel files whose question ids align, as "
+        "MLQA's and XQuAD's do; not TyDiQA-GoldP). On the ids every language holds; a matrix per metric",
     )
     add_config_flags(p, EVAL_FIELDS)
     p.set_defaults(run=run_eval)

@@ -28,6 +28,7 @@ __all__ = [
     "TASKS",
     "Batch",
     "InputSettings",
+    "Mixing",
     "Predictions",
     "Task",
     "TaskDefaults",
@@ -51,6 +52,19 @@ class TaskDefaults:
     max_length: int
     languages: tuple[str, ...]
     low_resource: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Mixing:
+    """How one example is made of two languages' copies of it, for the generalized
+    setting (:mod:`robust_xlt.evaluation.generalized`): ``build(first, second, lang)``
+    takes ``first_part`` from the first language's copy and ``second_part`` from the
+    second's, and raises ValueError when the copies cannot be translations of each
+    other. The parts name the matrix's rows and columns in reports."""
+
+    first_part: str
+    second_part: str
+    build: Callable[[Any, Any, str], Any]
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,8 @@ class Task:
     loss: Callable[[Any, Batch], torch.Tensor]
     predict: Callable[[Any, Any, Sequence[Any], InputSettings, torch.device], Predictions]
     rewrite: Callable[[Sequence[Any], RewriteFn], list[Any]]
+    # The generalized setting's mixed example; None: the task has none.
+    mixing: Mixing | None
 
     def load_file(self, path: str | Path, lang: str, **options: Any) -> list[Example]:
         return list(_load_task_file(self.name, path, lang, **options))
@@ -114,6 +130,7 @@ _PAIR = dict(
     loss=pair_classification.loss,
     predict=pair_classification.predict,
     rewrite=pair_classification.rewrite,
+    mixing=Mixing("first sentence", "second sentence", pair_classification.mix),
 )
 
 TASKS: dict[str, Task] = {
@@ -160,6 +177,8 @@ TASKS: dict[str, Task] = {
         loss=extractive_qa.loss,
         predict=extractive_qa.predict,
         rewrite=extractive_qa.rewrite,
+        # MLQA's G-XLT: parallel files (MLQA, XQuAD) share question ids across languages.
+        mixing=Mixing("question", "context and answers", extractive_qa.mix),
     ),
 }
 assert tuple(TASKS) == TASK_NAMES, "the task records and the data layer's task names must agree"

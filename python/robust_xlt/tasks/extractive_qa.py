@@ -135,3 +135,12 @@ def rewrite(examples: Sequence[QAExample], rewrite_texts: Callable[[list[str], S
             answers.append(Answer(text=answer.text, start=start))
         out.append(QAExample(id=ex.id, question=texts[i], context=context, answers=tuple(answers), lang=ex.lang))
     return out
+
+
+def mix(first: QAExample, second: QAExample, lang: str) -> QAExample:
+    """The generalized setting's question (MLQA's G-XLT): ``first``'s question over
+    ``second``'s context, scored against ``second``'s answers, two languages' copies of
+    one question id. Nothing here can tell a translation from an unrelated question
+    that happens to share its id; :mod:`robust_xlt.evaluation.generalized` refuses
+    files that share no id at all."""
+    return QAExample(id=first.id, question=first.question, context=second.context, answers=second.answers, lang=lang)

@@ -85,3 +85,15 @@ def rewrite(
         PairExample(id=ex.id, text_a=texts[i], text_b=texts[n + i], label=ex.label, lang=ex.lang)
         for i, ex in enumerate(examples)
     ]
+
+
+def mix(first: PairExample, second: PairExample, lang: str) -> PairExample:
+    """The generalized setting's pair: ``first``'s text_a with ``second``'s text_b, two
+    languages' copies of one row. Copies with different labels are not translations
+    of each other: a ValueError naming the row."""
+    if first.label != second.label:
+        raise ValueError(
+            f"row {first.id!r} has different labels in {first.lang} ({first.label}) and {second.lang} "
+            f"({second.label}); the files are not row-aligned"
+        )
+    return PairExample(id=first.id, text_a=first.text_a, text_b=second.text_b, label=first.label, lang=lang)

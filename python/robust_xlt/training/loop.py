@@ -549,8 +549,8 @@ def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | Non
     """Evaluate a saved model folder on every language of ``config`` (``robust-xlt eval``);
     results.json, results.md and the per-language predictions go to ``results_dir``
     when given, which must not hold a training run's outputs. ``generalized`` adds the
-    matrix of pairs whose sentences come from two languages (``results["generalized"]``,
-    and generalized.md / predictions-generalized.jsonl)."""
+    matrices of examples whose two parts (sentences; question and context) come from two
+    languages (``results["generalized"]``, the table, predictions-generalized.jsonl)."""
     c = config.resolved()
     task = c.task_record
     check_sources(c, with_train=False)
@@ -563,9 +563,9 @@ def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | Non
     table = markdown_table(summary)
     mixed_records: list[dict[str, Any]] = []
     if generalized:
-        results["generalized"], mixed_records = evaluate_generalized(task, model, tokenizer, data.eval, settings, device)
-        table += "\nGeneralized setting: accuracy of pairs whose first and second sentences are in two languages\n\n"
-        table += matrix_table(results["generalized"])
+        sources = data.splits["sources"]["eval"]
+        results["generalized"], mixed_records = evaluate_generalized(task, model, tokenizer, data.eval, settings, device, sources=sources)
+        table += "\n" + matrix_table(results["generalized"])
     if results_dir is not None:
         results_dir.mkdir(parents=True, exist_ok=True)
         for lang, (_, records) in evaluated.items():
