@@ -3,6 +3,8 @@
 # and codeswitch, on the shared XNLI (trained on MultiNLI) and TyDiQA-GoldP data.
 # Usage:
 #   scripts/real_runs.sh xnli|tydiqa DATA_DIR OUT_DIR [METHOD ...]
+# A METHOD may name a curriculum after a colon: adv-sub:linear trains adv-sub with
+# --curriculum linear into OUT_DIR/TASK-adv-sub+linear-seedN.
 # DATA_DIR holds the unpacked ../shared/data archives (english-train/, xnli/,
 # tydiqa-goldp/, lexicons/). Run it again after a kill: finished runs are kept,
 # cut-off runs resume from their last checkpoint.
@@ -15,8 +17,13 @@ threads=${THREADS:-2}
 seed=${SEED:-0}
 lexicon=$(ls "$data"/lexicons/omw/wikt/*.tab "$data"/lexicons/muse/*.txt | paste -sd, -)
 
-for method in "${methods[@]}"; do
-    run="$out/$task-$method-seed$seed"
+for spec in "${methods[@]}"; do
+    method=${spec%%:*}
+    curriculum=none
+    [[ $spec == *:* ]] && curriculum=${spec#*:}
+    name=$method
+    [ "$curriculum" != none ] && name="$method+$curriculum"
+    run="$out/$task-$name-seed$seed"
     case $task in
     xnli)
         # XTREME's setting: train on MultiNLI (the first 3,000 training pairs, one
@@ -49,6 +56,6 @@ for method in "${methods[@]}"; do
     resume=()
     [ -d "$run" ] && resume=(--resume)
     echo "== $task $method -> $run ${resume[*]}"
-    robust-xlt train "${args[@]}" --method "$method" --lexicon "$lexicon" --freeze-embeddings \
+    robust-xlt train "${args[@]}" --method "$method" --curriculum "$curriculum" --lexicon "$lexicon" --freeze-embeddings \
         --seed "$seed" --threads "$threads" --output-dir "$run" "${resume[@]}"
 done

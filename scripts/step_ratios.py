@@ -66,6 +66,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "adv-pgd": {"method": ("adv",), "adv_variant": "pgd"},
     "adv-freelb": {"method": ("adv",), "adv_variant": "freelb"},
     "codeswitch": {"method": ("codeswitch",)},
+    "adv-sub": {"method": ("adv-sub",)},
+    "adv-sub+linear": {"method": ("adv-sub",), "curriculum": "linear"},
 }
 
 

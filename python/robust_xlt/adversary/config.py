@@ -32,6 +32,10 @@ class AttackConfig:
     # probes several words, each with its best-ranked candidate, and the word's other
     # candidates wait for later rounds.
     per_word: int = 1
+    # Rounds of verification before the search stops with its best states; None: until
+    # every example succeeds or runs out of substitutions (`attack`). Online adversarial
+    # training caps it to bound a step's cost.
+    max_rounds: int | None = None
     # "gradient": each (word, candidate) by its first-order loss change; "importance":
     # words by gradient norm (TextAttack's word-importance order), then candidates in
     # lexicon order.
@@ -52,7 +56,7 @@ class AttackConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.budget <= 1.0:
             raise ValueError(f"budget must be in [0, 1], got {self.budget}")
-        for name in ("beam_width", "per_round", "per_word", "batch_size", "query_batch_size"):
+        for name in ("beam_width", "per_round", "per_word", "batch_size", "query_batch_size", "max_rounds"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.ranking not in ("gradient", "importance"):

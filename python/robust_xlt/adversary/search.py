@@ -11,7 +11,8 @@ state only when strictly better: greedy. A tried substitution is not tried again
 from that state or its descendants.
 
 An example stops when a kept state succeeds (its prediction flips), or when no state
-can grow: each has made ``max_changes`` substitutions or tried all it may.
+can grow: each has made ``max_changes`` substitutions or tried all it may; the whole
+search stops after ``max_rounds`` rounds when that is set.
 
 Cost per batch: one clean query pass, one gradient pass over the examples the model
 has right (the only ones attacked), then per round at most
@@ -141,7 +142,9 @@ def search(
     beams = [[_State((), frozenset(), float(clean.score[i]), bool(clean.success[i]), _plain(clean.prediction[i]))] for i in range(n)]
     # Already wrong: nothing to attack. No budget: nothing to try.
     done = [bool(clean.success[i]) or spaces[i].max_changes == 0 for i in range(n)]
-    while True:
+    rounds = 0
+    while config.max_rounds is None or rounds < config.max_rounds:
+        rounds += 1
         parents: dict[int, list[_State]] = {}
         proposals: list[tuple[int, _State, int]] = []
         for i in range(n):

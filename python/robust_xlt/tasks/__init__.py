@@ -90,6 +90,8 @@ class Task:
     # and ``where`` for an input the model cannot read, before any training.
     check_inputs: Callable[[Any, Sequence[Any], InputSettings, str], None]
     loss: Callable[[Any, Batch], torch.Tensor]
+    # (outputs, batch) -> (rows predicted wrong, rows) of a training pass.
+    errors: Callable[[Any, Batch], tuple[int, int]]
     predict: Callable[[Any, Any, Sequence[Any], InputSettings, torch.device], Predictions]
     rewrite: Callable[[Sequence[Any], RewriteFn], list[Any]]
     # The generalized setting's mixed example; None: the task has none.
@@ -128,6 +130,7 @@ _PAIR = dict(
     train_batch=pair_classification.train_batch,
     check_inputs=pair_classification.check_inputs,
     loss=pair_classification.loss,
+    errors=pair_classification.errors,
     predict=pair_classification.predict,
     rewrite=pair_classification.rewrite,
     mixing=Mixing("first sentence", "second sentence", pair_classification.mix),
@@ -175,6 +178,7 @@ TASKS: dict[str, Task] = {
         train_batch=extractive_qa.train_batch,
         check_inputs=extractive_qa.check_inputs,
         loss=extractive_qa.loss,
+        errors=extractive_qa.errors,
         predict=extractive_qa.predict,
         rewrite=extractive_qa.rewrite,
         # MLQA's G-XLT: parallel files (MLQA, XQuAD) share question ids across languages.

@@ -76,6 +76,16 @@ def loss(outputs: Any, batch: Batch) -> torch.Tensor:
     return total / 2
 
 
+def errors(outputs: Any, batch: Batch) -> tuple[int, int]:
+    """(windows whose most likely start or end is not the labelled one, windows): the
+    training pass's own error count, which an adaptive curriculum reads."""
+    real = batch["attention_mask"].bool()
+    wrong = torch.zeros(real.shape[0], dtype=torch.bool, device=real.device)
+    for logits, positions in ((outputs.start_logits, batch["start_positions"]), (outputs.end_logits, batch["end_positions"])):
+        wrong |= logits.detach().float().masked_fill(~real, float("-inf")).argmax(-1) != positions
+    return int(wrong.sum()), int(real.shape[0])
+
+
 def predict(
     model: Any, tokenizer: Any, examples: Sequence[QAExample], settings: InputSettings, device: torch.device
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:

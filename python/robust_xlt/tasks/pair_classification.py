@@ -46,6 +46,12 @@ def loss(outputs: Any, batch: Batch) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(outputs.logits.float(), batch["labels"])
 
 
+def errors(outputs: Any, batch: Batch) -> tuple[int, int]:
+    """(pairs predicted wrong, pairs) of a training pass: what an adaptive curriculum reads."""
+    labels = batch["labels"]
+    return int((outputs.logits.detach().argmax(-1) != labels).sum()), int(labels.shape[0])
+
+
 def predict(
     model: Any, tokenizer: Any, examples: Sequence[PairExample], settings: InputSettings, device: torch.device
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:

@@ -15,6 +15,7 @@ changed and the share that had no candidate: a method's strength is a number.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -108,39 +109,64 @@ class Augmenter:
     stopwords: StopWords
     seed: int
 
-    def __call__(self, examples: Sequence[Example], step: int) -> tuple[list[Example], EditStats]:
-        """The rewritten examples of step ``step`` and what the passes changed."""
+    def __call__(
+        self,
+        examples: Sequence[Example],
+        step: int,
+        strength: float = 1.0,
+        protect: Sequence[Sequence[Sequence[Span]]] | None = None,
+    ) -> tuple[list[Example], EditStats]:
+        """The rewritten examples of step ``step`` and what the passes changed.
+
+        ``strength`` (a curriculum's difficulty, 1: full) scales every rate and keeps
+        only the first ceil(strength x n) of the n code-switching languages;
+        ``protect``: per example and text (the task's slots), spans left alone besides
+        the task's own (a relevance curriculum's most relevant words)."""
         stats = EditStats()
         if not examples:
             return [], stats
+        n_targets = len(self.target_langs)
+        targets = self.target_langs if strength >= 1.0 else self.target_langs[: max(1, math.ceil(strength * n_targets - 1e-9))]
+        n = len(examples)
+        extra: list[list[Span]] | None = None
+        if protect is not None:
+            # rewrite lists texts slot-major: every example's first text, then every second.
+            slots = len(protect[0]) if n else 0
+            extra = [list(protect[i][s]) for s in range(slots) for i in range(n)]
 
-        def rewrite_texts(texts: list[str], protect: list[list[Span]] | None) -> tuple[list[str], list[list[Span]] | None]:
+        def rewrite_texts(texts: list[str], own: list[list[Span]] | None) -> tuple[list[str], list[list[Span]] | None]:
+            added = extra
+            if added is not None and len(added) != len(texts):
+                raise AssertionError(f"{len(added)} protected-span lists for {len(texts)} texts")
             for mode, rate, stream in self.passes:
+                spans = own if added is None else [[*(own[k] if own is not None else ()), *added[k]] for k in range(len(texts))]
                 out = perturb(
                     texts,
                     self.lang,
                     self.lexicon,
                     mode=mode,  # type: ignore[arg-type]
-                    rate=rate,
+                    rate=rate if strength >= 1.0 else rate * strength,
                     seed=rng.derive_seed(self.seed, step, stream),
-                    target_langs=self.target_langs if mode != "synonym" else None,
-                    protect=protect,
+                    target_langs=targets if mode != "synonym" else None,
+                    protect=spans,
                     max_edits=self.max_edits,
                     stopwords=self.stopwords,
                 )
                 stats.add(mode, out)
-                if protect is not None:
-                    protect = [[p.map_span(s, e) for s, e in spans] for p, spans in zip(out, protect, strict=True)]
+                if own is not None:
+                    own = [[p.map_span(s, e) for s, e in sp] for p, sp in zip(out, own, strict=True)]
+                if added is not None:
+                    added = [[p.map_span(s, e) for s, e in sp] for p, sp in zip(out, added, strict=True)]
                 texts = [p.text for p in out]
-            return texts, protect
+            return texts, own
 
         return self.task.rewrite(self.task.examples(examples), rewrite_texts), stats
 
 
-def build_augmenter(config: TrainConfig) -> Augmenter | None:
-    """The augmenter of the config's text methods, or None when it has none."""
-    methods = config.text_methods
-    if not methods:
+def load_run_lexicon(config: TrainConfig) -> tuple[Lexicon, list[str]] | None:
+    """The lexicon of the config's text and adversary methods and its paths, or None
+    when no method reads one."""
+    if not (config.text_methods or config.adversary_method):
         return None
     paths = list(config.lexicon) or [str(smoke_lexicon_path())]
     if not config.lexicon and not config.uses_smoke_sample:
@@ -148,7 +174,16 @@ def build_augmenter(config: TrainConfig) -> Augmenter | None:
     for p in paths:
         if not Path(p).expanduser().is_file():
             raise FileNotFoundError(f"lexicon file not found: {p}")
-    lexicon = load_lexicon([Path(p).expanduser() for p in paths])
+    return load_lexicon([Path(p).expanduser() for p in paths]), paths
+
+
+def build_augmenter(config: TrainConfig, loaded: tuple[Lexicon, list[str]] | None = None) -> Augmenter | None:
+    """The augmenter of the config's text methods, or None when it has none;
+    ``loaded``: the run's lexicon when already read (load_run_lexicon)."""
+    methods = config.text_methods
+    if not methods:
+        return None
+    lexicon, paths = loaded if loaded is not None else load_run_lexicon(config)  # type: ignore[misc]
     passes: list[tuple[str, float, int]] = []
     if "rs-da" in methods:
         if lexicon.word_count(config.source_lang) == 0:

@@ -27,11 +27,15 @@ from robust_xlt.tasks import TASKS as _TASK_RECORDS
 from robust_xlt.tasks import Task, TaskDefaults, get_task
 
 TASKS: tuple[str, ...] = tuple(_TASK_RECORDS)
-METHODS: tuple[str, ...] = ("standard", "rs-da", "rs-rp", "adv", "codeswitch")
-# Methods that rewrite the text of a batch (the Rust core) and methods that perturb its
-# input embeddings; one of each may be combined.
+METHODS: tuple[str, ...] = ("standard", "rs-da", "rs-rp", "adv", "codeswitch", "adv-sub")
+# Methods that rewrite the text of a batch at random (the Rust core), the method that
+# searches for the substitutions that hurt the current model most (adv-sub), and
+# methods that perturb its input embeddings; one embedding method may join the others.
 TEXT_METHODS: frozenset[str] = frozenset({"rs-da", "codeswitch"})
+ADVERSARY_METHODS: frozenset[str] = frozenset({"adv-sub"})
 EMBEDDING_METHODS: frozenset[str] = frozenset({"rs-rp", "adv"})
+CURRICULA: tuple[str, ...] = ("none", "linear", "step", "relevance", "adaptive")
+ADV_SUB_MODES: tuple[str, ...] = ("synonym", "codeswitch", "mixed")
 NOISE_KINDS: tuple[str, ...] = ("gaussian", "uniform")
 ADV_VARIANTS: tuple[str, ...] = ("pgd", "freelb")
 ADV_NORMS: tuple[str, ...] = ("l2", "linf")
@@ -75,8 +79,9 @@ class TrainConfig:
     method: tuple[str, ...] = field(
         default=("standard",),
         metadata=_help(
-            "training method(s), comma-separated: standard, rs-da, rs-rp, adv, codeswitch; "
-            "one text method (rs-da, codeswitch, or both) may join one embedding method (rs-rp or adv)"
+            "training method(s), comma-separated: standard, rs-da, rs-rp, adv, codeswitch, adv-sub; "
+            "text methods (rs-da, codeswitch) and adv-sub may be combined with each other and with one "
+            "embedding method (rs-rp or adv)"
         ),
     )
     # Zero-shot transfer from English, as in XTREME.
@@ -223,7 +228,7 @@ class TrainConfig:
     lexicon: tuple[str, ...] = field(
         default=(),
         metadata=_help(
-            "lexicon files for rs-da and codeswitch, comma-separated: OMW *.tab, MUSE SRC-TGT.txt, "
+            "lexicon files for rs-da, codeswitch and adv-sub, comma-separated: OMW *.tab, MUSE SRC-TGT.txt, "
             "robust-xlt *.tsv (default: the smoke sample's tiny lexicon)"
         ),
     )
@@ -306,6 +311,73 @@ class TrainConfig:
         ),
     )
 
+    # ---- adv-sub: online discrete adversarial training
+    # Synonyms and translations both, as `robust-xlt attack` defaults: the substitutions
+    # a multilingual model is least sure about are the code-mixed ones.
+    adv_sub_mode: str = field(
+        default="mixed",
+        metadata=_help("adv-sub: candidates: synonym (same language), codeswitch (translations) or mixed (both)"),
+    )
+    # A2T's and the attack's middle budget.
+    adv_sub_budget: float = field(
+        default=0.2, metadata=_help("adv-sub: most words of an example the adversary may change (share of its words, 0 to 1)")
+    )
+    # Half the batch: the step then costs one training pass plus the search over half of
+    # it (at most 2.5x a standard step with the defaults, README), and clean examples
+    # keep their share of the gradient.
+    adv_sub_share: float = field(
+        default=0.5,
+        metadata=_help(
+            "adv-sub: share of each batch replaced by its adversarial versions, the examples drawn from "
+            "(seed, step) (0 to 1)"
+        ),
+    )
+    # 1: every batch; k > 1 spreads the search's cost over k steps.
+    adv_sub_every: int = field(default=1, metadata=_help("adv-sub: attack every N-th batch (steps)"))
+    # Rounds of the greedy search: each verifies up to per_round substitutions per
+    # example with one batched query; 3 x 2 found most of the flips 6 x 4 found on XNLI
+    # at a third of the queries (docs/results.md).
+    adv_sub_rounds: int = field(default=3, metadata=_help("adv-sub: search rounds per batch (queries: rounds x per-round per example)"))
+    adv_sub_per_round: int = field(default=2, metadata=_help("adv-sub: substitutions verified per example and round"))
+
+    # ---- curriculum: difficulty that varies during training
+    # none: the method at full strength from the first step.
+    curriculum: str = field(
+        default="none",
+        metadata=_help(
+            "difficulty schedule of the text, adversary and embedding methods: none, linear, step, "
+            "relevance (least relevant words first) or adaptive (holds the adversary's success rate "
+            "near --adaptive-target)"
+        ),
+    )
+    # A quarter of full strength: easy but not nothing.
+    curriculum_start: float = field(
+        default=0.25, metadata=_help("curriculum: difficulty at the first step, as a share of full strength (0 to 1]")
+    )
+    # Full strength for the second half of training.
+    curriculum_end: float = field(
+        default=0.5,
+        metadata=_help("linear, step, relevance: share of the training steps after which difficulty is full (0 to 1]"),
+    )
+    curriculum_levels: int = field(default=4, metadata=_help("step: number of equal difficulty levels"))
+    # Earlier levels stay in the mix (Progressive Code-Switching revisits easy samples).
+    curriculum_replay: float = field(
+        default=0.25,
+        metadata=_help("curriculum: share of steps (drawn from seed and step) that use a difficulty below the current one (0 to 1)"),
+    )
+    # Half the attacked examples broken: the model neither resists everything nor breaks.
+    adaptive_target: float = field(
+        default=0.5,
+        metadata=_help(
+            "adaptive: success rate held: adv-sub's attack success, else the share of perturbed training "
+            "examples the model gets wrong (0 to 1)"
+        ),
+    )
+    # A 0.1 miss moves difficulty by 0.01 a step: about 75 steps from start to full.
+    adaptive_rate: float = field(
+        default=0.1, metadata=_help("adaptive: difficulty change per step per unit of (observed - target) success rate")
+    )
+
     # ---- evaluation, logging, output
     # None: once per epoch, as XTREME's per-checkpoint model selection.
     eval_every: int | None = field(
@@ -349,6 +421,10 @@ class TrainConfig:
         return tuple(m for m in self.method if m in TEXT_METHODS)
 
     @property
+    def adversary_method(self) -> str | None:
+        return next((m for m in self.method if m in ADVERSARY_METHODS), None)
+
+    @property
     def embedding_method(self) -> str | None:
         return next((m for m in self.method if m in EMBEDDING_METHODS), None)
 
@@ -363,6 +439,12 @@ class TrainConfig:
     @property
     def selection_metric(self) -> str:
         return self.task_record.selection_metric
+
+    @property
+    def run_name(self) -> str:
+        """The methods, and the curriculum when there is one: adv-sub+linear."""
+        name = "+".join(self.method)
+        return name if self.curriculum == "none" else f"{name}+{self.curriculum}"
 
     def resolved(self) -> TrainConfig:
         """This config with every task-dependent ``None`` replaced by its value."""
@@ -388,7 +470,7 @@ class TrainConfig:
             adv_radius=ADV_DEFAULTS[self.adv_norm][1] if self.adv_radius is None else self.adv_radius,
             eval_langs=tuple(eval_langs),
             low_resource_langs=low,
-            output_dir=self.output_dir or os.path.join("runs", f"{self.task}-{'+'.join(self.method)}-seed{self.seed}"),
+            output_dir=self.output_dir or os.path.join("runs", f"{self.task}-{self.run_name}-seed{self.seed}"),
         )
         return resolved
 
@@ -429,6 +511,16 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "input": ("max_length", "qa_overlap", "max_query_length", "n_best", "max_answer_length"),
     "augmentation": ("lexicon", "stopwords", "synonym_rate", "codeswitch_rate", "codeswitch_langs", "max_edits"),
     "embedding": ("noise", "noise_scale", "adv_variant", "adv_norm", "adv_steps", "adv_lr", "adv_radius", "adv_init_mag"),
+    "adversary": ("adv_sub_mode", "adv_sub_budget", "adv_sub_share", "adv_sub_every", "adv_sub_rounds", "adv_sub_per_round"),
+    "curriculum": (
+        "curriculum",
+        "curriculum_start",
+        "curriculum_end",
+        "curriculum_levels",
+        "curriculum_replay",
+        "adaptive_target",
+        "adaptive_rate",
+    ),
     "evaluation": ("eval_every", "eval_batch_size", "checkpoint_interval"),
 }
 SECTION_TITLES: dict[str, str] = {
@@ -438,6 +530,8 @@ SECTION_TITLES: dict[str, str] = {
     "input": "input lengths and QA windows (tokens)",
     "augmentation": "text methods: rs-da and codeswitch",
     "embedding": "embedding methods: rs-rp noise and adv adversaries",
+    "adversary": "adv-sub: online word-substitution adversarial training",
+    "curriculum": "curriculum: difficulty rising (or adapting) over training",
     "evaluation": "evaluation and checkpoints",
 }
 FIELD_SECTION: dict[str, str] = {name: section for section, names in SECTIONS.items() for name in names}
@@ -640,6 +734,7 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError(f"unknown adv_variant {c.adv_variant!r}; expected one of {', '.join(ADV_VARIANTS)}")
     if c.adv_norm not in ADV_NORMS:
         raise ConfigError(f"unknown adv_norm {c.adv_norm!r}; expected one of {', '.join(ADV_NORMS)}")
+    _check_adversary_and_curriculum(c)
     if c.seed < 0 or c.seed >= 2**63:
         raise ConfigError(f"seed must lie in [0, 2**63), got {c.seed}")
     if c.device != "auto" and not (c.device == "cpu" or c.device.startswith(("cuda", "mps"))):
@@ -648,6 +743,33 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError(
             "eval_data is missing: with --train-data, give --eval-data (a path or hub spec with '{lang}', "
             "e.g. data/xnli/dev-{lang}.tsv)"
+        )
+
+
+def _check_adversary_and_curriculum(c: TrainConfig) -> None:
+    if c.adv_sub_mode not in ADV_SUB_MODES:
+        raise ConfigError(f"unknown adv_sub_mode {c.adv_sub_mode!r}; expected one of {', '.join(ADV_SUB_MODES)}")
+    for name in ("adv_sub_budget", "adv_sub_share", "curriculum_replay", "adaptive_target"):
+        value = getattr(c, name)
+        if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+            raise ConfigError(f"{name} must lie in [0, 1], got {value!r}")
+    for name in ("curriculum_start", "curriculum_end"):
+        value = getattr(c, name)
+        if not (isinstance(value, (int, float)) and 0.0 < value <= 1.0):
+            raise ConfigError(f"{name} must lie in (0, 1], got {value!r}")
+    for name in ("adv_sub_every", "adv_sub_rounds", "adv_sub_per_round", "curriculum_levels"):
+        if getattr(c, name) < 1:
+            raise ConfigError(f"{name} must be at least 1, got {getattr(c, name)}")
+    if not (math.isfinite(c.adaptive_rate) and c.adaptive_rate > 0):
+        raise ConfigError(f"adaptive_rate must be a positive number, got {c.adaptive_rate}")
+    if c.curriculum not in CURRICULA:
+        raise ConfigError(f"unknown curriculum {c.curriculum!r}; expected one of {', '.join(CURRICULA)}")
+    if c.curriculum != "none" and c.method == ("standard",):
+        raise ConfigError(f"curriculum {c.curriculum!r} needs a robust method to schedule; 'standard' has no difficulty")
+    if c.curriculum == "relevance" and not (c.text_methods or c.adversary_method):
+        raise ConfigError(
+            "curriculum 'relevance' orders words, so it needs rs-da, codeswitch or adv-sub; "
+            f"{','.join(c.method)} perturbs embeddings only (use linear or step)"
         )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from robust_xlt.adversary import AttackConfig
 from robust_xlt.evaluation import (
     evaluate,
     evaluate_generalized,
@@ -36,11 +37,13 @@ from robust_xlt.evaluation import (
 from robust_xlt.tasks import InputSettings, Task, to_device, trim_padding
 from robust_xlt.training import checkpoint as ckpt
 from robust_xlt.training import rng
-from robust_xlt.training.augment import EditStats, build_augmenter
+from robust_xlt.training.adversarial import AdversaryStats, build_adversary, relevance_protection
+from robust_xlt.training.augment import EditStats, build_augmenter, codeswitch_targets, load_run_lexicon
 from robust_xlt.training.batches import micro_batches
 from robust_xlt.training.config import RESUME_MAY_CHANGE, ConfigError, TrainConfig, to_toml
+from robust_xlt.training.curriculum import Curriculum
 from robust_xlt.training.data import SMOKE_NOTICE, check_sources, load_task_data
-from robust_xlt.training.methods import make_step
+from robust_xlt.training.methods import ErrorMeter, make_step
 from robust_xlt.training.outputs import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -68,6 +71,8 @@ class RunState:
     loss_sum: float = 0.0  # over the current log interval
     loss_steps: int = 0
     edits: dict[str, Any] = field(default_factory=lambda: EditStats().to_state())  # summed over the run
+    adversary: dict[str, Any] = field(default_factory=lambda: AdversaryStats().to_state())  # adv-sub, summed over the run
+    curriculum: dict[str, Any] = field(default_factory=dict)  # the schedule's state (adaptive's level)
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,8 @@ def train(
         data.describe["dev"],
         ", ".join(f"{lang} {len(exs)}" for lang, exs in data.eval.items()),
     )
-    augmenter = build_augmenter(c)  # before the model: a bad lexicon fails in seconds
+    lexicon = load_run_lexicon(c)  # before the model: a bad lexicon fails in seconds
+    augmenter = build_augmenter(c, lexicon)
     model, tokenizer = task.load_model(c.model)
     if c.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
@@ -155,10 +161,23 @@ def train(
     embedding_std = float(model.get_input_embeddings().weight.detach().float().std())
     # <unk> stands for a real word, so noise and adversaries may move it like any other.
     specials = [i for i in tokenizer.all_special_ids if i != tokenizer.unk_token_id]
-    step_fn = make_step(c, specials, embedding_std)
     order = BatchOrder(len(data.train), c.batch_size, c.seed)
     assert c.epochs is not None and c.lr is not None
     total = c.max_steps or c.epochs * order.steps_per_epoch
+    curriculum = Curriculum(c, total)
+    # Without a word adversary, an adaptive schedule reads the perturbed passes' errors.
+    meter = ErrorMeter() if c.curriculum == "adaptive" and not c.adversary_method else None
+    step_fn = make_step(c, specials, embedding_std, meter)
+    adversary = None
+    relevance_config = None
+    if lexicon is not None:
+        translates = "codeswitch" in c.method or (c.adversary_method is not None and c.adv_sub_mode != "synonym")
+        targets = codeswitch_targets(c, lexicon[0]) if translates else ()
+        if c.adversary_method:
+            adversary = build_adversary(c, task, tokenizer, settings, lexicon[0], targets)
+        if c.curriculum == "relevance":
+            # The words a relevance curriculum orders: those some method could change.
+            relevance_config = AttackConfig(mode="mixed" if targets else "synonym", target_langs=targets or None, stopwords=c.stopwords)  # type: ignore[arg-type]
     optimizer = _optimizer(model, c, device)
     scheduler = _linear_schedule(optimizer, math.ceil(c.warmup_ratio * total), total)
     state = RunState()
@@ -166,6 +185,7 @@ def train(
     best = ckpt.BestModel()
     if isinstance(payload, dict):
         state = _restore(payload, model, optimizer, scheduler, device)
+        curriculum.load_state(state.curriculum)
         metrics.keep_until(state.step)
         log.info("resumed %s at step %d of %d", out, state.step, total)
     else:
@@ -173,6 +193,7 @@ def train(
         write_text_atomic(out / CONFIG_FILE, to_toml(c))
         write_json(out / SPLITS_FILE, data.splits)
     edits = EditStats.from_state(state.edits)
+    adversary_stats = AdversaryStats.from_state(state.adversary)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info(
         "training %s on %s with %s: %d steps (%d per epoch, batch %d in %d pass(es)), lr %.2g, "
@@ -200,19 +221,51 @@ def train(
     for step in range(state.step, total):
         step_start = time.perf_counter()
         examples = [data.train[i] for i in order.indices(step)]
-        aug_seconds = 0.0
+        difficulty = curriculum.at(step)
+
+        def protected(batch_examples: list[Any]) -> Any:
+            # Relevance: this step's most relevant words are left alone.
+            if relevance_config is None or difficulty.open_share >= 1.0:
+                return None
+            assert lexicon is not None
+            return relevance_protection(
+                task, model, tokenizer, settings, batch_examples, lexicon[0], relevance_config, difficulty.open_share
+            )
+
         if augmenter is not None:
-            examples, step_edits = augmenter(examples, step)
-            aug_seconds = time.perf_counter() - step_start
+            examples, step_edits = augmenter(examples, step, difficulty.value, protected(examples))
             edits.merge(step_edits)
             metrics.write({"event": "edits", "step": step + 1, "lang": c.source_lang, **step_edits.summary()})
+        step_attack = None
+        if adversary is not None:
+            examples, step_attack = adversary(model, examples, step, difficulty.value, protected(examples))
+            if step_attack is not None:
+                adversary_stats.merge(step_attack)
+                metrics.write({"event": "adversary", "step": step + 1, **step_attack.summary()})
+        aug_seconds = time.perf_counter() - step_start
         batch = task.train_batch(tokenizer, examples, settings)
         generator = rng.torch_generator(c.seed, step, rng.EMBEDDING)
-        loss, lr = optimizer_step(model, batch, step_fn, optimizer, scheduler, generator, c, device)
+        loss, lr = optimizer_step(model, batch, step_fn, optimizer, scheduler, generator, c, device, difficulty.value, meter)
+        if curriculum.active:
+            observed = step_attack.success_rate if step_attack is not None else (meter.take() if meter is not None else None)
+            curriculum.observe(difficulty, observed)
+            metrics.write(
+                {
+                    "event": "curriculum",
+                    "step": step + 1,
+                    "difficulty": round(difficulty.value, 6),
+                    "open_share": round(difficulty.open_share, 6),
+                    "replay": difficulty.replay,
+                    "observed": None if observed is None else round(observed, 6),
+                    "next": round(curriculum.current(step + 1), 6),
+                }
+            )
         state.step = step + 1
         state.loss_sum += loss
         state.loss_steps += 1
         state.edits = edits.to_state()
+        state.adversary = adversary_stats.to_state()
+        state.curriculum = curriculum.to_state()
         seconds = time.perf_counter() - step_start
         step_seconds += seconds
         progress.step(seconds, aug_seconds)
@@ -286,6 +339,8 @@ def train(
         "data": data.describe,
         "smoke_run": c.uses_smoke_sample,
         "edit_rates": edits.summary(),
+        **({"adversary": adversary_stats.summary(timed=False)} if adversary is not None else {}),
+        **({"curriculum": c.curriculum} if curriculum.active else {}),
         **summary,
     }
 
@@ -331,14 +386,19 @@ def optimizer_step(
     generator: torch.Generator,
     c: TrainConfig,
     device: torch.device,
+    strength: float = 1.0,
+    meter: ErrorMeter | None = None,
 ) -> tuple[float, float]:
     """One optimizer step on ``batch``: the method's pass on each micro-batch (padding
-    trimmed), gradients added up and clipped, AdamW, the schedule. Returns (loss, the
+    trimmed) at the curriculum's ``strength``, gradients added up and clipped, AdamW,
+    the schedule; ``meter`` adds up each micro-batch's errors. Returns (loss, the
     learning rate this step used). The training loop and the train-step benchmark both
     run exactly this."""
     loss = 0.0
     for part, weight in micro_batches(batch, c.grad_accumulation):
-        loss += step_fn(model, to_device(trim_padding(part), device), generator, weight)
+        loss += step_fn(model, to_device(trim_padding(part), device), generator, weight, strength)
+        if meter is not None:
+            meter.commit()
     if c.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], c.max_grad_norm)
     optimizer.step()

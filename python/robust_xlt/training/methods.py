@@ -35,6 +35,12 @@ Dropout is active in every pass (the model is in train mode), so each ascent pas
 the final pass draw fresh dropout masks, as FreeLB's and most PGD implementations do:
 the adversary ascends a slightly different network at each step.
 
+A curriculum passes each step a ``strength`` in (0, 1] (training/curriculum.py): it
+multiplies S, hence the adversaries' step, radius and random start, and rs-rp's noise
+scale; 1 is the method itself. Every pass also counts the rows the model got wrong in
+its last forward pass, the perturbed one (``ErrorMeter``): an adaptive curriculum's
+signal when no word adversary runs.
+
 Noise and perturbations touch only real tokens: padding and special tokens (CLS, SEP)
 stay exact, since a translation changes the words of an input, not its markers. They
 are added to the word embeddings, before position and type embeddings and LayerNorm
@@ -53,42 +59,71 @@ from robust_xlt.tasks import Batch
 from robust_xlt.tasks.batches import model_inputs
 from robust_xlt.training.config import TrainConfig
 
-# (model, batch, generator, weight) -> weighted loss value. ``weight`` scales the loss
-# before ``backward``: a micro-batch's share of the optimizer step's batch.
-StepFn = Callable[[Any, Batch, torch.Generator, float], float]
+# (model, batch, generator, weight, strength) -> weighted loss value. ``weight`` scales
+# the loss before ``backward``: a micro-batch's share of the optimizer step's batch;
+# ``strength`` is the curriculum's difficulty (module docstring).
+StepFn = Callable[[Any, Batch, torch.Generator, float, float], float]
 LossFn = Callable[[Any, Batch], torch.Tensor]
 
 
-def make_step(config: TrainConfig, special_ids: list[int], embedding_std: float) -> StepFn:
+class ErrorMeter:
+    """Rows the model got wrong in the last forward pass of each micro-batch (the
+    perturbed pass: a method's passes end with it), summed over a step."""
+
+    def __init__(self) -> None:
+        self.wrong = self.rows = 0
+        self._last = (0, 0)
+
+    def record(self, counts: tuple[int, int]) -> None:
+        self._last = counts
+
+    def commit(self) -> None:
+        self.wrong += self._last[0]
+        self.rows += self._last[1]
+        self._last = (0, 0)
+
+    def take(self) -> float | None:
+        """The step's error rate (None: no rows), and a fresh count for the next."""
+        rate = self.wrong / self.rows if self.rows else None
+        self.wrong = self.rows = 0
+        return rate
+
+
+def make_step(config: TrainConfig, special_ids: list[int], embedding_std: float, meter: ErrorMeter | None = None) -> StepFn:
     """The step function of the config's embedding method (standard when it has none),
-    computing the config's task loss."""
+    computing the config's task loss; ``meter`` counts each pass's errors."""
     method = config.embedding_method
     specials = torch.tensor(sorted(set(special_ids)), dtype=torch.long)
-    task_loss = config.task_record.loss
+    task = config.task_record
 
     def loss_at(model: Any, batch: Batch, embeds: torch.Tensor | None = None) -> torch.Tensor:
         if embeds is None:
-            return task_loss(model(input_ids=batch["input_ids"], **model_inputs(batch)), batch)
-        return task_loss(model(inputs_embeds=embeds, **model_inputs(batch)), batch)
+            outputs = model(input_ids=batch["input_ids"], **model_inputs(batch))
+        else:
+            outputs = model(inputs_embeds=embeds, **model_inputs(batch))
+        if meter is not None:
+            meter.record(task.errors(outputs, batch))
+        return task.loss(outputs, batch)
 
     if method is None:
-        return lambda model, batch, gen, weight: standard_step(model, batch, loss_at, weight)
+        return lambda model, batch, gen, weight, strength=1.0: standard_step(model, batch, loss_at, weight)
     if method == "rs-rp":
         scale = config.noise_scale * embedding_std
 
-        def rs_rp(model: Any, batch: Batch, gen: torch.Generator, weight: float) -> float:
-            return noise_step(model, batch, loss_at, perturbation_mask(batch, specials), config.noise, scale, gen, weight)
+        def rs_rp(model: Any, batch: Batch, gen: torch.Generator, weight: float, strength: float = 1.0) -> float:
+            mask = perturbation_mask(batch, specials)
+            return noise_step(model, batch, loss_at, mask, config.noise, scale * strength, gen, weight)
 
         return rs_rp
     if config.adv_variant == "pgd":
 
-        def pgd(model: Any, batch: Batch, gen: torch.Generator, weight: float) -> float:
-            return pgd_step(model, batch, loss_at, perturbation_mask(batch, specials), config, gen, weight)
+        def pgd(model: Any, batch: Batch, gen: torch.Generator, weight: float, strength: float = 1.0) -> float:
+            return pgd_step(model, batch, loss_at, perturbation_mask(batch, specials), config, gen, weight, strength)
 
         return pgd
 
-    def freelb(model: Any, batch: Batch, gen: torch.Generator, weight: float) -> float:
-        return freelb_step(model, batch, loss_at, perturbation_mask(batch, specials), config, gen, weight)
+    def freelb(model: Any, batch: Batch, gen: torch.Generator, weight: float, strength: float = 1.0) -> float:
+        return freelb_step(model, batch, loss_at, perturbation_mask(batch, specials), config, gen, weight, strength)
 
     return freelb
 
@@ -138,12 +173,19 @@ def embedding_scale(embeds: torch.Tensor, mask: torch.Tensor, norm: str) -> torc
 
 
 def pgd_step(
-    model: Any, batch: Batch, loss_at: LossAt, mask: torch.Tensor, c: TrainConfig, gen: torch.Generator, weight: float
+    model: Any,
+    batch: Batch,
+    loss_at: LossAt,
+    mask: torch.Tensor,
+    c: TrainConfig,
+    gen: torch.Generator,
+    weight: float,
+    strength: float = 1.0,
 ) -> float:
     embed = model.get_input_embeddings()
     ids = batch["input_ids"]
     embeds = embed(ids)
-    scale = embedding_scale(embeds, mask, c.adv_norm)
+    scale = embedding_scale(embeds, mask, c.adv_norm) * strength
     if c.adv_init_mag > 0:
         clean = loss_at(model, batch, embeds)
         (clean * weight / 2).backward()
@@ -167,12 +209,19 @@ def pgd_step(
 
 
 def freelb_step(
-    model: Any, batch: Batch, loss_at: LossAt, mask: torch.Tensor, c: TrainConfig, gen: torch.Generator, weight: float
+    model: Any,
+    batch: Batch,
+    loss_at: LossAt,
+    mask: torch.Tensor,
+    c: TrainConfig,
+    gen: torch.Generator,
+    weight: float,
+    strength: float = 1.0,
 ) -> float:
     embed = model.get_input_embeddings()
     ids = batch["input_ids"]
     clean = embed(ids).detach()
-    scale = embedding_scale(clean, mask, c.adv_norm)
+    scale = embedding_scale(clean, mask, c.adv_norm) * strength
     delta = random_start(clean, mask, scale, c, gen)
     total = 0.0
     for t in range(c.adv_steps):

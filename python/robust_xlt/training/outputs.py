@@ -59,9 +59,14 @@ class MetricsLog:
                 record = json.loads(line)
             except ValueError:
                 continue  # a line cut short by the kill
-            if record.get("event") in ("train", "edits", "dev", "checkpoint") and record.get("step", math.inf) <= step:
+            if record.get("event") in STEP_EVENTS and record.get("step", math.inf) <= step:
                 kept.append(line)
         write_text_atomic(self.path, "".join(k + "\n" for k in kept))
+
+
+# Events written during training, one per step or evaluation: a resume keeps those up
+# to its checkpoint's step and writes the rest again.
+STEP_EVENTS: frozenset[str] = frozenset({"train", "edits", "adversary", "curriculum", "dev", "checkpoint"})
 
 
 def _finite(record: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 # Streams keep the draws of different purposes independent of each other; EMBEDDING
-# serves rs-rp's noise and the adversaries' random starts (a run uses at most one).
-DATA_ORDER, SYNONYMS, CODESWITCH, EMBEDDING = range(4)
+# serves rs-rp's noise and the adversaries' random starts (a run uses at most one);
+# CURRICULUM draws replayed difficulties, ADV_SUB the examples adv-sub attacks.
+DATA_ORDER, SYNONYMS, CODESWITCH, EMBEDDING, CURRICULUM, ADV_SUB = range(6)
 
 
 def derive_seed(seed: int, index: int, stream: int) -> int:
