@@ -12,6 +12,7 @@ __all__ = [
     "Perturbation",
     "QATokenizer",
     "WordSet",
+    "align_words",
     "apply_edits",
     "candidates",
     "core_version",
@@ -111,6 +112,19 @@ def candidates(
     stopwords: WordSet | None = None,
 ) -> list[list[tuple[int, int, str, list[tuple[str, list[str]]]]]]: ...
 def apply_edits(texts: list[str], edits: list[list[tuple[int, int, str, str]]]) -> list[Perturbation]: ...
+
+# ---- adversary bookkeeping ----
+# Int64 arrays: row_owner [rows]; token_slot/start/end [rows, length]; words
+# [n_words, 3] (slot, start, end); word_offsets [examples + 1]. Returns the flat
+# token indices and word indices of every (token, word) overlap.
+def align_words(
+    row_owner: npt.NDArray[np.int64],
+    token_slot: npt.NDArray[np.int64],
+    token_start: npt.NDArray[np.int64],
+    token_end: npt.NDArray[np.int64],
+    words: npt.NDArray[np.int64],
+    word_offsets: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 
 # ---- QA features ----
 @final

@@ -4,11 +4,13 @@
 //! holding the GIL, then runs the batch through [`without_gil`]: the GIL is
 //! released and rayon spreads the texts over the cores.
 
+pub mod align;
 pub mod error;
 pub mod lang;
 pub mod lexicon;
 pub mod offsets;
 pub mod perturb;
+mod py_align;
 mod py_qa;
 pub mod qa;
 pub mod rng;
@@ -585,6 +587,10 @@ mod _core {
                 .collect()
         })
     }
+
+    // Token/word alignment of the adversary: the binding lives in py_align.rs, the work in align.rs.
+    #[pymodule_export]
+    use crate::py_align::align_words;
 
     // QA features: the bindings live in py_qa.rs, the work in qa.rs.
     #[pymodule_export]
