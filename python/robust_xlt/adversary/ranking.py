@@ -18,13 +18,14 @@ distinct candidates, and O(pieces + pairs x dim) tensor work.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import torch
 
+from robust_xlt import _core
 from robust_xlt.adversary.config import Ranking
 from robust_xlt.adversary.space import ExampleSpace
 from robust_xlt.adversary.victims import GradientPass, Victim
@@ -60,28 +61,20 @@ def align_words(words: Sequence[Sequence[tuple[int, int, int]]], grads: Gradient
     """(flat token index, word index) pairs: each token of a row with every word of its
     owner's same text that its span overlaps; word indices run over all examples'
     words in order. A piece that straddles two words (an unsegmented Han run) counts
-    for both."""
-    first = np.cumsum([0] + [len(w) for w in words])
-    rows, length = grads.token_slot.shape
-    tokens, owners = [], []
-    for r in range(rows):
-        example = int(grads.row_owner[r])
-        by_slot: dict[int, list[tuple[int, int, int]]] = {}
-        for j, (slot, start, end) in enumerate(words[example]):
-            by_slot.setdefault(slot, []).append((start, end, int(first[example]) + j))
-        for slot, spans in by_slot.items():
-            spans.sort()
-            starts, ends, ids = [a for a, _, _ in spans], [b for _, b, _ in spans], [k for _, _, k in spans]
-            for t in np.flatnonzero(grads.token_slot[r] == slot):
-                a, b = int(grads.token_start[r, t]), int(grads.token_end[r, t])
-                if b <= a:
-                    continue
-                k = bisect.bisect_right(ends, a)  # the first word ending after the token starts
-                while k < len(starts) and starts[k] < b:
-                    tokens.append(r * length + int(t))
-                    owners.append(ids[k])
-                    k += 1
-    return np.asarray(tokens, dtype=np.int64), np.asarray(owners, dtype=np.int64)
+    for both. Row-major over tokens, then by word start; one core call for the batch.
+    The words of one text must not overlap (ValueError), as a segmentation's never do."""
+    counts = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+    offsets = np.zeros(len(words) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    flat = np.fromiter(chain.from_iterable(chain.from_iterable(words)), dtype=np.int64).reshape(-1, 3)
+    return _core.align_words(
+        np.asarray(grads.row_owner, dtype=np.int64),
+        np.asarray(grads.token_slot, dtype=np.int64),
+        np.asarray(grads.token_start, dtype=np.int64),
+        np.asarray(grads.token_end, dtype=np.int64),
+        flat,
+        offsets,
+    )
 
 
 def rank(spaces: Sequence[ExampleSpace], grads: GradientPass, victim: Victim, mode: Ranking) -> list[ExampleRanking]:
