@@ -1,4 +1,5 @@
 # Hand-written stubs of the Rust extension; checked by `python -m mypy.stubtest robust_xlt._core`.
+from collections.abc import Sequence
 from os import PathLike
 from typing import final
 
@@ -114,16 +115,15 @@ def candidates(
 def apply_edits(texts: list[str], edits: list[list[tuple[int, int, str, str]]]) -> list[Perturbation]: ...
 
 # ---- adversary bookkeeping ----
-# Int64 arrays: row_owner [rows]; token_slot/start/end [rows, length]; words
-# [n_words, 3] (slot, start, end); word_offsets [examples + 1]. Returns the flat
-# token indices and word indices of every (token, word) overlap.
+# words[e]: example e's words as (slot, start, end); the rest int64 arrays, row_owner
+# [rows] and token_slot/start/end [rows, length]. Returns the flat token indices and
+# word indices of every (token, word) overlap.
 def align_words(
+    words: Sequence[Sequence[tuple[int, int, int]]],
     row_owner: npt.NDArray[np.int64],
     token_slot: npt.NDArray[np.int64],
     token_start: npt.NDArray[np.int64],
     token_end: npt.NDArray[np.int64],
-    words: npt.NDArray[np.int64],
-    word_offsets: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
 
 # ---- QA features ----

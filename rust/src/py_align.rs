@@ -4,7 +4,7 @@ use numpy::ndarray::ArrayView2;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
-use crate::align::{self, TokenGrid, WordTable};
+use crate::align::{self, TokenGrid, Word, WordTable};
 use crate::error::CoreError;
 use crate::without_gil;
 
@@ -13,25 +13,23 @@ type Int64Array<'py> = Bound<'py, PyArray1<i64>>;
 /// The model input tokens of a batch paired with the words they cover, as two
 /// int64 arrays (flat token index r * length + t, word index).
 ///
-/// `row_owner` (int64 [rows]) is each row's example; `token_slot`, `token_start`,
-/// `token_end` (int64 [rows, length]) give each token's text and code-point span
-/// in it (slot -1 and empty spans for special and padding tokens). `words` (int64
-/// [n_words, 3]) holds (slot, start, end) of every example's words, example e owning
-/// rows word_offsets[e]:word_offsets[e + 1]; a word's index is its row there. Each
-/// token with a non-empty span is paired with every word of its owner's same slot
-/// that its span overlaps, row-major over tokens, then by word start; a piece that
-/// straddles two words counts for both. The words of one text must not overlap.
-/// Raises ValueError for shapes that disagree, an owner outside the examples,
-/// offsets that do not run from 0 to n_words, or a bad or overlapping word.
+/// `words[e]` lists example e's words as (slot, start, end); a word's index counts
+/// the words of all examples in order. `row_owner` (int64 [rows]) is each row's
+/// example; `token_slot`, `token_start`, `token_end` (int64 [rows, length]) give
+/// each token's text and code-point span in it (slot -1 and empty spans for special
+/// and padding tokens). Each token with a non-empty span is paired with every word
+/// of its owner's same slot that its span overlaps, row-major over tokens, then by
+/// word start; a piece that straddles two words counts for both. The words of one
+/// text must not overlap. Raises ValueError for shapes that disagree, an owner
+/// outside the examples, or a bad or overlapping word.
 #[pyfunction]
 pub fn align_words<'py>(
     py: Python<'py>,
+    words: Vec<Vec<Word>>,
     row_owner: PyReadonlyArray1<'py, i64>,
     token_slot: PyReadonlyArray2<'py, i64>,
     token_start: PyReadonlyArray2<'py, i64>,
     token_end: PyReadonlyArray2<'py, i64>,
-    words: PyReadonlyArray2<'py, i64>,
-    word_offsets: PyReadonlyArray1<'py, i64>,
 ) -> PyResult<(Int64Array<'py>, Int64Array<'py>)> {
     let (slot, start, end) = (
         token_slot.as_array(),
@@ -57,21 +55,14 @@ pub fn align_words<'py>(
         ))
         .into());
     }
-    let words = words.as_array();
-    if words.ncols() != 3 {
-        return Err(CoreError::invalid(format!(
-            "words must have shape [n_words, 3] (slot, start, end), got {:?}",
-            words.shape()
-        ))
-        .into());
-    }
-    // Owned copies in logical order, whatever the strides of the inputs.
-    let owned = |a: ArrayView2<'_, i64>| a.iter().copied().collect::<Vec<i64>>();
-    let column = |c: usize| words.column(c).iter().copied().collect::<Vec<i64>>();
+    // Owned copies in logical order: one memcpy when contiguous, else element-wise.
+    let owned = |a: ArrayView2<'_, i64>| {
+        a.as_slice()
+            .map_or_else(|| a.iter().copied().collect(), <[i64]>::to_vec)
+    };
     let (slot, start, end) = (owned(slot), owned(start), owned(end));
     let row_owner: Vec<i64> = row_owner.iter().copied().collect();
-    let offsets: Vec<i64> = word_offsets.as_array().iter().copied().collect();
-    let table = WordTable::new(&column(0), &column(1), &column(2), &offsets)?;
+    let table = WordTable::new(&words)?;
     let grid = TokenGrid {
         row_owner: &row_owner,
         slot: &slot,

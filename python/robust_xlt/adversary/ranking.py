@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
 import torch
@@ -63,17 +62,12 @@ def align_words(words: Sequence[Sequence[tuple[int, int, int]]], grads: Gradient
     words in order. A piece that straddles two words (an unsegmented Han run) counts
     for both. Row-major over tokens, then by word start; one core call for the batch.
     The words of one text must not overlap (ValueError), as a segmentation's never do."""
-    counts = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
-    offsets = np.zeros(len(words) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    flat = np.fromiter(chain.from_iterable(chain.from_iterable(words)), dtype=np.int64).reshape(-1, 3)
     return _core.align_words(
+        words,
         np.asarray(grads.row_owner, dtype=np.int64),
         np.asarray(grads.token_slot, dtype=np.int64),
         np.asarray(grads.token_start, dtype=np.int64),
         np.asarray(grads.token_end, dtype=np.int64),
-        flat,
-        offsets,
     )
 
 
