@@ -1,0 +1,160 @@
+"""Markdown tables of robustness across runs: `robust-xlt attack` outputs (attack.json)
+and `robust-xlt eval --generalized` outputs (results.json), one row per run.
+
+    python scripts/attack_tables.py [--metric accuracy] [--generalized DIR ...] NAME=ATTACK_DIR ...
+
+For each attack budget above 0: the metric under attack per language, with the clean
+score (budget 0) first; then the attack success rate (share of the examples the
+model had right that the adversary broke) and the mean share of words changed, per
+language; then each language's lexicon coverage (share of its words with a
+candidate), which bounds what the adversary can do there. With --generalized, the
+same- and mixed-language averages of each run's matrix and its full matrix. With two
+or more runs (accuracy), each run's paired difference from the first under attack.
+The runs must have been attacked on the same rows (the same --max-eval-examples and
+data) for the rows of a table to be comparable; the script checks the counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _load(spec: str) -> tuple[str, dict[str, Any]]:
+    name, _, folder = spec.partition("=")
+    if not folder:
+        name, folder = Path(spec).name, spec
+    return name, json.loads((Path(folder) / "attack.json").read_text(encoding="utf-8"))
+
+
+def _budget_key(budget: float) -> str:
+    return f"{budget:g}"
+
+
+def attack_tables(runs: list[tuple[str, dict[str, Any]]], metric: str) -> str:
+    langs = list(runs[0][1]["languages"])
+    budgets = runs[0][1]["budgets"]
+    low = set(runs[0][1].get("low_resource_langs") or ())
+    head = "| run | " + " | ".join(f"{lang}{' (low)' if lang in low else ''}" for lang in langs) + " | average | low-resource avg |"
+    rule = "|---|" + "---:|" * (len(langs) + 2)
+    out: list[str] = []
+    counts = {(name, lang): data["languages"][lang]["budgets"]["0"]["count"] for name, data in runs for lang in langs}
+    if len(set(counts.values())) != 1:
+        raise SystemExit(f"runs were attacked on different numbers of rows: {counts}")
+
+    def row(name: str, values: list[float]) -> str:
+        lows = [v for lang, v in zip(langs, values) if lang in low]
+        avg = sum(values) / len(values)
+        low_avg = sum(lows) / len(lows) if lows else float("nan")
+        return f"| {name} | " + " | ".join(f"{v:.1f}" for v in values) + f" | {avg:.1f} | {low_avg:.1f} |"
+
+    for budget in budgets:
+        key = _budget_key(budget)
+        title = "clean (budget 0)" if budget == 0 else f"under attack, budget {budget:g}"
+        out += [f"{metric}, {title}", "", head, rule]
+        for name, data in runs:
+            out.append(row(name, [data["languages"][lang]["budgets"][key][metric] for lang in langs]))
+        out.append("")
+    for budget in budgets:
+        if budget == 0:
+            continue
+        key = _budget_key(budget)
+        out += [f"attack success rate at budget {budget:g} (% of the examples the model had right) / mean share of words changed", "", head, rule]
+        for name, data in runs:
+            cells = []
+            for lang in langs:
+                b = data["languages"][lang]["budgets"][key]
+                cells.append(f"{b['success_rate']:.0f} / {100 * b['mean_changed_share']:.1f}%")
+            out.append(f"| {name} | " + " | ".join(cells) + " | | |")
+        out.append("")
+    first = runs[0][1]
+    out += ["lexicon coverage (share of words with a candidate, %)", "", "| " + " | ".join(langs) + " |", "|" + "---:|" * len(langs)]
+    out.append("| " + " | ".join(f"{first['languages'][lang]['coverage']['coverage']:.1f}" for lang in langs) + " |")
+    out.append("")
+    return "\n".join(out)
+
+
+def _after(folder: Path, lang: str, budget: float) -> dict[str, float]:
+    """example id -> 100 x correct after the attack at ``budget`` (attack-{lang}.jsonl)."""
+    out = {}
+    for line in (folder / f"attack-{lang}.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if abs(record["budget"] - budget) < 1e-9:
+            out[record["id"]] = 100.0 * float(record["after"]["correct"])
+    return out
+
+
+def paired_tables(specs: list[str]) -> str:
+    """Each run after the first against the first, per budget: the difference in
+    accuracy under attack on the same examples, over the target languages and over
+    the low-resource ones, with a 95% paired bootstrap interval over examples
+    (scipy.stats.bootstrap) and a paired permutation p (scipy.stats.permutation_test).
+    One seed a run: seed variance is not in these intervals."""
+    import numpy as np
+    from scipy import stats
+
+    runs = []
+    for spec in specs:
+        name, _, folder = spec.partition("=")
+        runs.append((name, Path(folder)))
+    first = json.loads((runs[0][1] / "attack.json").read_text(encoding="utf-8"))
+    source = first.get("source_lang", "en")
+    langs = [lang for lang in first["languages"] if lang != source]
+    low = [lang for lang in langs if lang in set(first.get("low_resource_langs") or ())]
+    groups = {"target languages": langs, "low-resource languages": low}
+    out = [f"paired difference from {runs[0][0]} under attack (accuracy, points; 95% bootstrap interval over examples; permutation p)", ""]
+    out += ["| run | budget | " + " | ".join(groups) + " |", "|---|---:|" + "---|" * len(groups)]
+
+    def mean_diff(u: np.ndarray, v: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.mean(u - v, axis=axis)
+
+    for name, folder in runs[1:]:
+        for budget in first["budgets"]:
+            cells = []
+            for group in groups.values():
+                a = {(lang, i): v for lang in group for i, v in _after(folder, lang, budget).items()}
+                b = {(lang, i): v for lang in group for i, v in _after(runs[0][1], lang, budget).items()}
+                keys = sorted(set(a) & set(b))
+                x, y = np.array([a[k] for k in keys]), np.array([b[k] for k in keys])
+                ci = stats.bootstrap((x, y), mean_diff, paired=True, n_resamples=2000, random_state=0).confidence_interval
+                p = stats.permutation_test((x, y), mean_diff, permutation_type="samples", n_resamples=2000, random_state=0).pvalue
+                cells.append(f"{float(np.mean(x - y)):+.1f} [{ci.low:+.1f}, {ci.high:+.1f}], p {p:.3f} (n {len(keys)})")
+            out.append(f"| {name} | {budget:g} | " + " | ".join(cells) + " |")
+    return "\n".join(out + [""])
+
+
+def generalized_tables(specs: list[str]) -> str:
+    out = ["generalized pairs (first sentence in the row language, second in the column language): accuracy", ""]
+    summary = ["| run | same-language average | mixed-language average | difference |", "|---|---:|---:|---:|"]
+    matrices = []
+    for spec in specs:
+        name, _, folder = spec.partition("=")
+        if not folder:
+            name, folder = Path(spec).name, spec
+        g = json.loads((Path(folder) / "results.json").read_text(encoding="utf-8"))["generalized"]
+        summary.append(f"| {name} | {g['same_average']:.1f} | {g['mixed_average']:.1f} | {g['mixed_average'] - g['same_average']:+.1f} |")
+        langs = g["languages"]
+        matrix = [f"{name} ({g['count']} pairs a cell)", "", "| first \\ second | " + " | ".join(langs) + " |", "|---|" + "---:|" * len(langs)]
+        matrix += [f"| {a} | " + " | ".join(f"{g['accuracy'][a][b]:.0f}" for b in langs) + " |" for a in langs]
+        matrices.append("\n".join(matrix))
+    return "\n".join(out + summary + [""] + ["\n\n".join(matrices), ""])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="*", help="NAME=ATTACK_DIR (or ATTACK_DIR)")
+    parser.add_argument("--metric", default="accuracy")
+    parser.add_argument("--generalized", nargs="*", default=[], metavar="NAME=EVAL_DIR")
+    args = parser.parse_args()
+    if args.runs:
+        print(attack_tables([_load(spec) for spec in args.runs], args.metric))
+        if len(args.runs) > 1 and args.metric == "accuracy":
+            print(paired_tables(args.runs))
+    if args.generalized:
+        print(generalized_tables(args.generalized))
+
+
+if __name__ == "__main__":
+    main()
