@@ -1,4 +1,4 @@
-"""The `robust-xlt` command line: `train`, `eval`, `attack` and `model prepare`.
+"""The `robust-xlt` command line: `train`, `eval`, `attack`, `compare`, `report` and `model prepare`.
 
 Each subcommand is an `add_*_parser` + `run_*` pair. Configuration precedence for
 `train`, `eval` and `attack`: built-in defaults < `--config FILE.toml` < flags (for
@@ -468,6 +468,105 @@ def _attack_config(args: argparse.Namespace, lexicon: Any) -> Any:
         raise _config_error(message) from None
 
 
+# ---------------------------------------------------------------------- compare
+
+COMPARE_EPILOG = """The grid file (see examples/grid-quick.toml, examples/grid-xtreme.toml) lists
+tasks x methods x seeds, shared training settings (any train key, flat or in train's
+tables) and per-task and per-method overrides, and optionally an attack and a
+generalized evaluation per task. Cell settings: train's defaults < [settings] < the
+task's settings < the method's settings.
+
+Run the same command again after a kill: finished cells are skipped, cut-off runs
+resume from their checkpoint, missing attacks and evaluations are run. The report
+(report.md, report.json, report.csv, figures/) is written to OUTPUT/report at the end.
+Examples:
+  robust-xlt compare --config examples/grid-quick.toml            # minutes, tiny model
+  robust-xlt compare --config examples/grid-xtreme.toml --data /tmp/xlt-data --dry-run
+  robust-xlt compare --config examples/grid-xtreme.toml --data /tmp/xlt-data --scale 4 --jobs 2   # a GPU
+"""
+
+
+def add_compare_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="run a grid of training runs (tasks x methods x seeds), their attacks, and the report",
+        description="Run every cell of a grid: train (or resume), attack and evaluate the selected model, "
+        "skipping what finished; show progress over the grid; then write the report.",
+        epilog=COMPARE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", required=True, metavar="GRID.toml", help="the grid file")
+    p.add_argument("--output-dir", metavar="DIR", help="the grid's folder (default: the grid's output_dir, else compare-<name>)")
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="what {data} in the grid's paths stands for: the folder of the unpacked ../shared/data archives "
+        "(overrides the grid's data key)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="cells run at once, each in its own process with cores/N torch threads unless the grid sets threads "
+        "(a started cell keeps the count it started with) [default: %(default)s]",
+    )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="multiply each cell's max_train_examples, max_steps and eval_every by X (e.g. 4 on a GPU); evaluation "
+        "rows stay. The default folder gets a -scaleX suffix [default: %(default)s]",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list the cells and what each still needs; run nothing")
+    p.set_defaults(run=run_compare)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from robust_xlt.compare import load_grid, run_grid
+
+    if args.jobs < 1:
+        raise _config_error(f"--jobs must be at least 1, got {args.jobs}")
+    grid = load_grid(args.config, output_dir=args.output_dir, data=args.data, scale=args.scale, jobs=args.jobs)
+    outcome = run_grid(grid, jobs=args.jobs, dry_run=args.dry_run)
+    if not args.dry_run:
+        print(f"{len(outcome.ran)} cells run, {outcome.already_done} already done, of {outcome.total}")
+        print(f"report: {grid.output_dir / 'report' / 'report.md'}")
+    return 0
+
+
+# ----------------------------------------------------------------------- report
+
+
+def add_report_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="compare finished runs: scores over seeds, paired differences, power, figures",
+        description="Report on finished runs: per task, method and language the mean, standard deviation and "
+        "bootstrap interval over seeds; each method against the baseline with a paired hierarchical bootstrap "
+        "interval (seeds, then examples) and a permutation p-value; the seeds a one-point difference needs; "
+        "robustness curves, generalized heat maps, a forest plot and the training cost.",
+        epilog="RUNS may be training run folders, attack folders (attack.json), eval folders with --generalized "
+        "(each joined to the run whose best/ it read), or a robust-xlt compare output folder. Run folders named "
+        "<task>-<label>-seed<N> are grouped by task and label.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUNS", help="folders to report on")
+    p.add_argument("--baseline", default="standard", metavar="LABEL", help="the method label others are compared with [default: %(default)s]")
+    p.add_argument("--output-dir", default="report", metavar="DIR", help="where report.md, .json, .csv and figures/ go [default: %(default)s]")
+    p.set_defaults(run=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from robust_xlt.compare import build_report
+
+    report = build_report([Path(r) for r in args.runs], Path(args.output_dir), baseline=args.baseline)
+    for note in report["notes"]:
+        print(note)
+    print(f"report on {', '.join(report['tasks'])}: {Path(args.output_dir) / 'report.md'}")
+    return 0
+
+
 # ------------------------------------------------------------------------ model
 
 
@@ -504,10 +603,12 @@ def build_parser() -> argparse.ArgumentParser:
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging, library warnings and tracebacks")
     verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,attack,model}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,eval,attack,compare,report,model}")
     add_train_parser(sub)
     add_eval_parser(sub)
     add_attack_parser(sub)
+    add_compare_parser(sub)
+    add_report_parser(sub)
     add_model_parser(sub)
     return parser
 
