@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
-from robust_xlt.data.errors import DataError
+from robust_xlt.data.errors import DataError, read_bytes
 from robust_xlt.data.report import CSV_UNQUOTED, LoadReport
 
 Line = tuple[int, str]  # (1-based line number, text without the line ending)
@@ -26,11 +26,11 @@ _CSV_QUOTED = re.compile(r'"((?:[^"]|"")*)"', re.DOTALL)
 def read_lines(path: str | PathLike[str]) -> list[Line]:
     """Numbered lines of a UTF-8 text file, trailing blank lines dropped.
 
-    Raises FileNotFoundError for a missing file and DataError for an empty file
-    or a line that is not valid UTF-8.
+    Raises FileNotFoundError for a missing file and DataError for a folder, an
+    empty file or a line that is not valid UTF-8.
     """
     p = Path(path)
-    raw = p.read_bytes()
+    raw = read_bytes(p)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     pieces = raw.split(b"\n")

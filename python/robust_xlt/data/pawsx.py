@@ -62,7 +62,7 @@ def load_pawsx(
     ``unquote`` defaults to True for the XTREME layout and False for the official one.
     Raises FileNotFoundError, or DataError naming the file and line for an empty
     file, a wrong header, a wrong column count, an empty sentence, an unknown label
-    or a repeated id.
+    or a repeated id; ValueError for an unknown language code.
     """
     p = Path(path)
     require_lang(lang)

@@ -26,7 +26,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from robust_xlt.data.errors import DataError, require_lang
+from robust_xlt.data.errors import DataError, read_bytes, require_lang, utf8_error
 from robust_xlt.data.examples import Answer, QAExample
 from robust_xlt.data.report import (
     ANSWER_DROPPED,
@@ -67,8 +67,10 @@ def load_squad(
     """Read a SQuAD-format JSON file whose questions are in language ``lang``.
 
     Raises FileNotFoundError, or DataError naming the file and the JSON path (or
-    line and column for unparsable JSON) for an empty file, invalid JSON, a missing
-    key or a value of the wrong type.
+    line and column for unparsable JSON) for an empty file, invalid JSON, JSON nested
+    too deeply, a missing key, a value of the wrong type, a negative or absurdly large
+    ``answer_start``, or a file left with no usable question; ValueError for an
+    unknown language code.
     """
     p = Path(path)
     require_lang(lang)
@@ -108,17 +110,22 @@ def build_qa_examples(
     if repair_window < 0:
         raise ValueError(f"repair_window must be >= 0 code points, got {repair_window}")
     items = list(questions)
+    if not items:
+        raise DataError("no questions in the file", path=source)
     id_counts = Counter(q.id for q in items)
     examples: list[QAExample] = []
+    first_drop: str | None = None
     for ordinal, q in enumerate(items):
         rep.add(READ)
         if not q.question.strip():
             rep.note(QUESTION_DROPPED, f"{q.where}: empty question")
+            first_drop = first_drop or f"{q.where}: empty question"
             continue
-        answers = _checked_answers(q, repair_window, rep)
+        answers, dropped = _checked_answers(q, repair_window, rep)
         if not answers:
             reason = "no answers given" if not q.answers else "no usable answer left"
             rep.note(QUESTION_DROPPED, f"{q.where}: id {q.id!r}: {reason}")
+            first_drop = first_drop or (dropped[0] if dropped else f"{q.where}: id {q.id!r}: {reason}")
             continue
         ident = q.id
         if id_counts[q.id] > 1:
@@ -127,28 +134,33 @@ def build_qa_examples(
                 ID_RENAMED, f"{q.where}: id {q.id!r} occurs {id_counts[q.id]} times, now {ident!r}"
             )
         examples.append(QAExample(ident, q.question, q.context, tuple(answers), lang))
+    if not examples:
+        # Every question dropped: a file of the wrong language or offsets, never data.
+        raise DataError(f"no usable question: all {len(items)} were dropped; the first: {first_drop}", path=source)
     _check_unique(examples, source)
     rep.add(KEPT, len(examples))
     return examples
 
 
-def _checked_answers(q: RawQuestion, window: int, rep: LoadReport) -> list[Answer]:
+def _checked_answers(q: RawQuestion, window: int, rep: LoadReport) -> tuple[list[Answer], list[str]]:
+    """The usable answers, and what was said of each dropped one."""
     answers: list[Answer] = []
+    dropped: list[str] = []
     for k, (text, start) in enumerate(q.answers):
         where = f"{q.where}.answers[{k}]"
         if not text.strip():
-            rep.note(ANSWER_DROPPED, f"{where}: blank answer text {text!r}")
+            dropped.append(f"{where}: blank answer text {text!r}")
+            rep.note(ANSWER_DROPPED, dropped[-1])
             continue
         found = locate_answer(q.context, text, start, window)
         if found is None:
-            rep.note(
-                ANSWER_DROPPED, f"{where}: {text!r} not within {window} of answer_start {start}"
-            )
+            dropped.append(f"{where}: {text!r} not within {window} of answer_start {start}")
+            rep.note(ANSWER_DROPPED, dropped[-1])
             continue
         if found != start:
             rep.note(ANSWER_REPAIRED, f"{where}: {text!r} answer_start {start} -> {found}")
         answers.append(Answer(text, found))
-    return answers
+    return answers, dropped
 
 
 def _check_unique(examples: list[QAExample], source: str) -> None:
@@ -160,19 +172,35 @@ def _check_unique(examples: list[QAExample], source: str) -> None:
         seen.add(ex.id)
 
 
+# Integers longer than this are kept as _LongInt instead of being converted: no offset
+# has 19 digits, and Python refuses to convert more than 4300 at all.
+_MAX_INT_DIGITS = 18
+
+
+class _LongInt(str):
+    """The digits of a JSON integer too long to be an offset or id, for the message."""
+
+
+def _parse_int(digits: str) -> int | _LongInt:
+    return _LongInt(digits) if len(digits.lstrip("-")) > _MAX_INT_DIGITS else int(digits)
+
+
 def _read_json(path: Path) -> Any:
+    raw = read_bytes(path).removeprefix(b"\xef\xbb\xbf")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise DataError(f"not valid UTF-8 at byte {err.start}", path=path) from None
+        raise DataError(utf8_error(raw, err), path=path) from None
     if not text.strip():
         raise DataError("empty file", path=path)
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_parse_int)
     except json.JSONDecodeError as err:
         raise DataError(
             f"invalid JSON: {err.msg}", path=path, where=f"line {err.lineno} column {err.colno}"
         ) from None
+    except RecursionError:
+        raise DataError("invalid JSON: nested too deeply for a SQuAD-format file", path=path) from None
 
 
 def _iter_questions(path: Path, doc: Any) -> Iterator[RawQuestion]:
@@ -186,7 +214,7 @@ def _iter_questions(path: Path, doc: Any) -> Iterator[RawQuestion]:
                 answers = tuple(
                     (
                         _get(ans, "text", str, path, f"{qw}.answers[{k}]"),
-                        _get(ans, "answer_start", int, path, f"{qw}.answers[{k}]"),
+                        _answer_start(ans, path, f"{qw}.answers[{k}]"),
                     )
                     for k, ans in enumerate(_get(qa, "answers", list, path, qw))
                 )
@@ -197,6 +225,13 @@ def _iter_questions(path: Path, doc: Any) -> Iterator[RawQuestion]:
                     context=context,
                     answers=answers,
                 )
+
+
+def _answer_start(answer: Any, path: Path, where: str) -> int:
+    start: int = _get(answer, "answer_start", int, path, where)
+    if start < 0:
+        raise DataError(f"answer_start {start} is negative; it is a code-point offset into the context", path=path, where=where)
+    return start
 
 
 def _get(obj: Any, key: str, kind: type | tuple[type, ...], path: Path, where: str) -> Any:
@@ -210,6 +245,14 @@ def _get(obj: Any, key: str, kind: type | tuple[type, ...], path: Path, where: s
             where=where,
         )
     value = obj[key]
+    if isinstance(value, _LongInt):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if int in kinds and str in kinds:
+            return str(value)  # an id (Natural Questions' have 19 digits): its digits are the id
+        shown = value if len(value) <= 40 else f"{value[:20]}...{value[-4:]}"
+        digits = len(value.lstrip("-"))
+        problem = "too large for an offset" if int in kinds else f"where {_kind_name(kind)} belongs"
+        raise DataError(f"{key!r} is an integer of {digits} digits ({shown}), {problem}", path=path, where=where)
     if isinstance(value, bool) or not isinstance(value, kind):
         raise DataError(
             f"{key!r} must be {_kind_name(kind)}, found {_json_type(value)} {str(value)[:40]!r}",

@@ -52,7 +52,8 @@ def load_xnli(
     ``unquote`` restores CSV-quoted fields (off: no shared XNLI file is quoted).
     Raises FileNotFoundError, or DataError naming the file and line for an empty
     file, missing header columns, a wrong column count, an empty sentence, an
-    unknown label, or an official file with no rows of ``lang``.
+    unknown label, an empty or repeated pairID within ``lang``, or an official file
+    with no rows of ``lang``; ValueError for an unknown language code.
     """
     p = Path(path)
     require_lang(lang)
@@ -113,6 +114,8 @@ def _read_official(
     col = {name: header.index(name) for name in (*OFFICIAL_COLUMNS, "pairID") if name in header}
     languages: set[str] = set()
     examples: list[PairExample] = []
+    # pairID aligns a pair's translations, so within one language it names one row.
+    id_lines: dict[str, int] = {}
     for line in lines[1:]:
         fields = _tsv.split_row(path, line, len(header), "official")
         rep.add(READ)
@@ -122,6 +125,15 @@ def _read_official(
             rep.add(OTHER_LANGUAGE)
             continue
         ident = fields[col["pairID"]].strip() if "pairID" in col else str(len(examples))
+        if not ident:
+            raise DataError("empty pairID", path=path, where=f"line {line[0]}")
+        if ident in id_lines:
+            raise DataError(
+                f"pairID {ident!r} repeats the pairID of line {id_lines[ident]} (language {lang!r})",
+                path=path,
+                where=f"line {line[0]}",
+            )
+        id_lines[ident] = line[0]
         examples.append(
             _example(
                 path,
