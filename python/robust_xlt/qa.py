@@ -138,11 +138,23 @@ class QATokenizer:
 
 
 def _first_answer(index: int, example: QAExampleLike) -> tuple[int, int] | None:
+    """(start, length) of the answer to label. A span whose text is not the context's
+    at that start would label the wrong tokens without a word, so it is refused (the
+    loaders check every answer; this catches examples built some other way)."""
     if not example.answers:
         return None
     answer = example.answers[0]
     if answer.start < 0:
         raise ValueError(f"example {index}: answer start {answer.start} is negative")
+    end = answer.start + len(answer.text)
+    found = example.context[answer.start : end]
+    # Spans outside the context and blank answers are the core's to report.
+    if end <= len(example.context) and answer.text.strip() and found != answer.text:
+        ident = getattr(example, "id", None)
+        which = "" if ident is None else f" of question {ident!r}"
+        raise ValueError(
+            f"example {index}: the answer{which} is {answer.text!r}, but the context holds {found!r} at its start {answer.start}"
+        )
     return answer.start, len(answer.text)
 
 
@@ -201,7 +213,7 @@ def prepare_train_features(
     when calling per training batch.
 
     Raises ValueError naming the example for an empty question or context, an answer
-    outside its context, or settings whose windows cannot fit
+    outside its context or whose text is not the context's at its start, or settings whose windows cannot fit
     (stride must be below max_length - special tokens - max_query_length).
     """
     return _prepare(True, examples, tokenizer, max_length, stride, max_query_length)
