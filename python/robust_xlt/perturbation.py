@@ -24,12 +24,14 @@ these add up to `word_count`, and `len(edits)` eligible words changed, so
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from os import PathLike
+from pathlib import Path
 from typing import Literal
 
 from robust_xlt import _core
-from robust_xlt._core import Lexicon, Perturbation
+from robust_xlt._core import FormatError, Lexicon, Perturbation, normalize_lang
 from robust_xlt.stopwords import StopWords, stopword_set
 
 __all__ = [
@@ -53,13 +55,67 @@ WordCandidates = tuple[int, int, str, list[tuple[str, list[str]]]]
 
 
 def load_lexicon(paths: Sequence[str | PathLike[str]], format: str | None = None) -> Lexicon:
-    """Loads a lexicon and logs the lines it left out, with their count."""
-    lexicon = Lexicon.from_files([str(p) for p in paths], format)
+    """Loads a lexicon and logs the lines it left out, with their count.
+
+    Refused, naming the file: a folder, a MUSE name whose languages are not codes
+    (ValueError), a file without one entry line, and files that hold no word at all
+    (FormatError); the core refuses malformed lines, naming the file and line.
+    """
+    files = [Path(p) for p in paths]
+    if format is not None and format.lower() not in _FORMATS:
+        raise ValueError(
+            f"{', '.join(map(str, files))}: unknown lexicon format {format!r}: expected one of {', '.join(_FORMATS)}"
+        )
+    for file in files:
+        _check_lexicon_file(file, format)
+    lexicon = Lexicon.from_files([str(p) for p in files], format)
+    if len(lexicon) == 0:
+        # Only definitions, examples or multi-word lemmas: nothing to look a word up in.
+        raise FormatError(f"{', '.join(map(str, files))}: no words to look up (no lemma or word pair in any line)")
     skipped = lexicon.skipped_lines
     if skipped:
         path, line, reason = skipped[0]
         log.warning("lexicon: skipped %d line(s), first %s:%d (%s)", len(skipped), path, line, reason)
     return lexicon
+
+
+_FORMATS = ("omw", "muse", "tsv")
+# MUSE dictionaries are named SRC-TGT.txt; the core tells them by their two codes.
+_MUSE_NAME = re.compile(r"([^-.]+)-([^-.]+)\.txt")
+_SCAN_CHUNK = 1 << 16
+
+
+def _check_lexicon_file(path: Path, format: str | None) -> None:
+    """What the core would report without the file or the real cause: a folder, a
+    MUSE name with an unknown language, and a file with nothing but blank lines and
+    comments (which it would take as an empty lexicon)."""
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a lexicon file")
+    muse = _MUSE_NAME.fullmatch(path.name)
+    if muse and (format is None or format.lower() == "muse"):
+        for code in muse.groups():
+            try:
+                normalize_lang(code)
+            except ValueError:
+                raise ValueError(
+                    f"{path}: a MUSE dictionary is named SRC-TGT.txt by its languages, and {code!r} is not a "
+                    "known language code (e.g. en-de.txt)"
+                ) from None
+    if path.is_file() and not _has_entry_line(path):
+        raise FormatError(f"{path}: no lexicon entries: the file is empty or holds only blank lines and comments")
+
+
+def _has_entry_line(path: Path) -> bool:
+    """Whether some line is neither blank nor a '#' comment; reads only as far as the
+    first such line (the first chunk, for every real lexicon)."""
+    with path.open("rb") as f:
+        tail = b""
+        while chunk := f.read(_SCAN_CHUNK):
+            lines = (tail + chunk).split(b"\n")
+            tail = lines.pop()
+            if any(line.strip() and not line.lstrip().startswith(b"#") for line in lines):
+                return True
+        return bool(tail.strip()) and not tail.lstrip().startswith(b"#")
 
 
 def segment_words(
