@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -46,6 +47,19 @@ RESUME_MAY_CHANGE: frozenset[str] = frozenset({"log_every", "checkpoint_interval
 STOPWORD_KINDS: tuple[str, ...] = ("function", "full", "none")
 # Optional caps whose value "all" means no cap (None), in TOML and on the command line.
 ALL_MEANS_NONE: frozenset[str] = frozenset({"max_train_examples", "max_eval_examples"})
+# Upper bounds on counts whose absurd values would run for ever (or crash) instead of
+# failing: far above any real setting, and stated in each field's help.
+CAPS: dict[str, int] = {
+    # XTREME's longest run (XNLI: 393k MultiNLI pairs x 5 epochs at batch 32) is 61k steps.
+    "max_steps": 10_000_000,
+    "epochs": 1_000,
+    # More than any machine's cores; torch.set_num_threads(10**8) ends in a segfault.
+    "threads": 1_024,
+    # FreeLB uses 2 to 4 ascent steps, and A2T-style searches a handful of rounds;
+    # each is a forward and backward pass per batch.
+    "adv_steps": 100,
+    "adv_sub_rounds": 100,
+}
 # Per-norm defaults of (adv_lr, adv_radius), relative to the example's embeddings: two
 # PGD steps of 0.1 reach the l2 radius 0.2, a fifth of the pair's embedding norm; linf
 # moves every coordinate, so its radius is half as large.
@@ -54,6 +68,16 @@ ADV_DEFAULTS: dict[str, tuple[float, float]] = {"l2": (0.1, 0.2), "linf": (0.05,
 
 class ConfigError(ValueError):
     """A configuration value that cannot work; the message names the field and value."""
+
+
+class ConfigLayer(dict[str, Any]):
+    """Config values from one source, with where each came from (``where[name]``: a
+    TOML file and key, or a flag), so that a value refused when the layers are built
+    into a config is reported at its source."""
+
+    def __init__(self, values: dict[str, Any] | None = None, where: dict[str, str] | None = None) -> None:
+        super().__init__(values or {})
+        self.where: dict[str, str] = dict(where or {})
 
 
 # Each task's XTREME settings and language sets live in its record (robust_xlt.tasks).
@@ -169,7 +193,7 @@ class TrainConfig:
     # None: the task's XTREME value (2e-5 for pawsx/xnli, 3e-5 for qa).
     lr: float | None = field(default=None, metadata=_help("peak AdamW learning rate (default: XTREME's 2e-5 for pawsx/xnli, 3e-5 for qa)"))
     # None: 5 for pawsx/xnli, 3 for qa (XTREME).
-    epochs: int | None = field(default=None, metadata=_help("training epochs, passes over the training examples (default: 5 for pawsx/xnli, 3 for qa)"))
+    epochs: int | None = field(default=None, metadata=_help("training epochs, passes over the training examples, at most 1,000 (default: 5 for pawsx/xnli, 3 for qa)"))
     # XTREME's effective batch (8 x 4 accumulation), in one step here.
     batch_size: int = field(default=32, metadata=_help("training batch size (examples; qa: questions, with all their windows)"))
     # 1: the whole batch in one pass. XTREME ran batch 32 as 8 x 4 accumulation steps.
@@ -183,7 +207,7 @@ class TrainConfig:
     # None: epochs x steps per epoch.
     max_steps: int | None = field(
         default=None,
-        metadata=_help("total optimizer steps; overrides --epochs, and the schedule decays to it (steps)"),
+        metadata=_help("total optimizer steps, at most 10,000,000; overrides --epochs, and the schedule decays to it (steps)"),
     )
     # 10% linear warm-up, as the calibration runs in notes/calibration.md.
     warmup_ratio: float = field(
@@ -283,7 +307,7 @@ class TrainConfig:
     # FreeLB's default; the per-example norm over all tokens and dimensions.
     adv_norm: str = field(default="l2", metadata=_help("adv: perturbation ball, l2 or linf"))
     # FreeLB's typical 2 to 4; PGD with 1 step is FGM (about 2x the cost of standard).
-    adv_steps: int = field(default=2, metadata=_help("adv: ascent steps K"))
+    adv_steps: int = field(default=2, metadata=_help("adv: ascent steps K, at most 100"))
     # Relative sizes: a model's embedding scale no longer decides the attack's strength
     # (absolute l2 0.1 was 2% of an XNLI pair's embedding norm, 1% of a QA window's).
     # None: the norm's own default in ADV_DEFAULTS.
@@ -337,7 +361,7 @@ class TrainConfig:
     # Rounds of the greedy search: each verifies up to per_round substitutions per
     # example with one batched query; 3 x 2 found most of the flips 6 x 4 found on XNLI
     # at a third of the queries (docs/results.md).
-    adv_sub_rounds: int = field(default=3, metadata=_help("adv-sub: search rounds per batch (queries: rounds x per-round per example)"))
+    adv_sub_rounds: int = field(default=3, metadata=_help("adv-sub: search rounds per batch, at most 100 (queries: rounds x per-round per example)"))
     adv_sub_per_round: int = field(default=2, metadata=_help("adv-sub: substitutions verified per example and round"))
 
     # ---- curriculum: difficulty that varies during training
@@ -401,7 +425,7 @@ class TrainConfig:
     # CUDA when there is one: the same code runs the lead's GPU runs.
     device: str = field(default="auto", metadata=_help("torch device: auto, cpu, cuda, cuda:1, ..."))
     # None: every core this process may use.
-    threads: int | None = field(default=None, metadata=_help("torch CPU threads (default: the cores available)"))
+    threads: int | None = field(default=None, metadata=_help("torch CPU threads, at most 1,024 (default: the cores available)"))
 
     def __post_init__(self) -> None:
         # Language codes are stored canonically ('eng', 'EN' -> 'en') so that comparisons
@@ -552,9 +576,11 @@ def field_kind(name: str) -> tuple[type, bool, bool]:
     return hint, False, optional
 
 
-def coerce(name: str, value: Any, origin: str) -> Any:
+def coerce(name: str, value: Any, origin: str, *, from_text: bool = True) -> Any:
     """``value`` (from TOML or a flag string) as field ``name``'s type; ``origin`` names
-    where it came from in the error message."""
+    where it came from in the error message. ``from_text=False`` (TOML, which has its
+    own numbers and booleans) refuses a string for a number or boolean field, but for
+    the word 'all' of the example caps."""
     if name not in FIELDS:
         raise ConfigError(f"{origin}: unknown key {name!r}; known keys: {', '.join(FIELDS)}")
     scalar, is_tuple, optional = field_kind(name)
@@ -568,8 +594,8 @@ def coerce(name: str, value: Any, origin: str) -> Any:
             items = list(value)
         else:
             raise ConfigError(f"{origin}: {name} must be a list or a comma-separated string, got {value!r}")
-        return tuple(_scalar(name, scalar, v, origin) for v in items)
-    return _scalar(name, scalar, value, origin)
+        return tuple(_scalar(name, scalar, v, origin, from_text) for v in items)
+    return _scalar(name, scalar, value, origin, from_text)
 
 
 # Numeric config types: what the error calls them, and which Python values they take
@@ -581,7 +607,9 @@ _NUMBERS: dict[type, tuple[str, tuple[type, ...]]] = {
 }
 
 
-def _scalar(name: str, scalar: type, value: Any, origin: str) -> Any:
+def _scalar(name: str, scalar: type, value: Any, origin: str, from_text: bool = True) -> Any:
+    # TOML has its own numbers and booleans, so a quoted "32" there is a mistake to name.
+    quoted = " (a TOML string: write it without quotes)" if isinstance(value, str) and not from_text else ""
     if scalar is str:
         if not isinstance(value, str):
             raise ConfigError(f"{origin}: {name} must be a string, got {value!r}")
@@ -589,25 +617,44 @@ def _scalar(name: str, scalar: type, value: Any, origin: str) -> Any:
     if scalar is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
+        if from_text and isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
             return _BOOLEAN_WORDS[value.strip().lower()]
-        raise ConfigError(f"{origin}: {name} must be true or false, got {value!r}")
+        raise ConfigError(f"{origin}: {name} must be true or false, got {value!r}{quoted}")
     if scalar in _NUMBERS:
         noun, accepted = _NUMBERS[scalar]
         # bool is an int subclass, but `true` for a step count is a mistake, not 1.
         if not isinstance(value, bool):
             if isinstance(value, accepted):
                 return scalar(value)
-            if isinstance(value, str):
+            if isinstance(value, str) and from_text:
                 try:
                     return scalar(value)
                 except ValueError:
                     pass
-        raise ConfigError(f"{origin}: {name} must be {noun}, got {value!r}")
+        raise ConfigError(f"{origin}: {name} must be {noun}, got {_shown(value)}{quoted}")
     raise TypeError(f"unsupported config field type {scalar!r}")  # a bug here, not user input
 
 
-def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+def _shown(value: Any) -> str:
+    """``repr(value)``, its middle cut out when long (a 5,000-digit flag)."""
+    text = repr(value)
+    if isinstance(value, str) and len(value) > 60 and value.strip().lstrip("+-").isdigit():
+        return f"{text[:16]}... (an integer of {len(value.strip().lstrip('+-'))} digits)"
+    return text if len(text) <= 60 else f"{text[:30]}...{text[-10:]} ({len(text)} characters)"
+
+
+def _long_integer(path: Path, text: str) -> str:
+    """The message for an integer longer than Python converts (tomllib's ValueError
+    names neither the line nor the key)."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        digits = max((len(run) for run in re.findall(r"\d+", line)), default=0)
+        if digits > 4300:
+            key = line.split("=", 1)[0].strip() if "=" in line else "a value"
+            return f"{path}: line {number}: {key} is an integer of {digits} digits; no setting needs one that large"
+    return f"{path}: an integer too large to read"
+
+
+def load_toml(path: str | os.PathLike[str]) -> ConfigLayer:
     """The config values of a TOML file, coerced and checked against the fields.
 
     Keys sit in the tables of ``SECTIONS`` (``[data]``, ``[optimization]``, ...), as
@@ -615,25 +662,33 @@ def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     holding either form also works. Keys may be snake_case or kebab-case."""
     p = Path(path)
     try:
-        with p.open("rb") as f:
-            doc = tomllib.load(f)
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"config file not found: {p}") from None
     except IsADirectoryError:
         raise ConfigError(f"{p}: is a folder, not a TOML file") from None
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # an editor's byte-order mark is not TOML
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{p}: not UTF-8 text at line {line} ({exc.reason}: {raw[exc.start:exc.start + 1]!r})") from None
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    except ValueError:
+        raise ConfigError(_long_integer(p, text)) from None
     if isinstance(doc.get("train"), dict) and len(doc) == 1:
         doc = doc["train"]
-    values: dict[str, Any] = {}
+    values = ConfigLayer()
 
     def take(key: str, value: Any, where: str) -> None:
         name = key.replace("-", "_")
         if name in values:
             raise ConfigError(f"{p}: {name} is set twice ({where})")
-        values[name] = coerce(name, value, f"{p}: {where}")
+        values[name] = coerce(name, value, f"{p}: {where}", from_text=False)
+        values.where[name] = f"{p}: {where}"
 
     for key, value in doc.items():
         if isinstance(value, dict):
@@ -664,11 +719,39 @@ def to_toml(config: TrainConfig) -> str:
 
 
 def build_config(*layers: dict[str, Any]) -> TrainConfig:
-    """A config from the defaults overlaid with each layer in turn (later wins)."""
+    """A config from the defaults overlaid with each layer in turn (later wins). A value
+    refused here is reported at its source when its layer is a :class:`ConfigLayer`
+    (``FILE.toml: [optimization] batch_size: batch_size must be at least 1, got 0``)."""
     values: dict[str, Any] = {}
     for layer in layers:
         values.update({k: v for k, v in layer.items()})
-    return TrainConfig(**values)
+    try:
+        return TrainConfig(**values)
+    except ConfigError as exc:
+        source = _source_of(str(exc), layers)
+        if source is None:
+            raise
+        message = str(exc)
+        name = source[1]
+        raise ConfigError(f"{source[0]}: {message.removeprefix(name + ': ')}") from None
+
+
+def _source_of(message: str, layers: tuple[dict[str, Any], ...]) -> tuple[str, str] | None:
+    """(where, field) of the field a validation message names first, from the last
+    layer that set it; None when no layer says where its values came from."""
+    named = []
+    for name in FIELDS:
+        match = re.search(rf"(?<![\w-]){name}(?!\w)", message)
+        if match:
+            named.append((match.start(), name))
+    if not named:
+        return None
+    name = min(named)[1]
+    for layer in reversed(layers):
+        if name in layer:
+            where = getattr(layer, "where", {}).get(name)
+            return None if where is None else (where, name)
+    return None
 
 
 # ---------------------------------------------------------------- validation
@@ -735,6 +818,10 @@ def _validate(c: TrainConfig) -> None:
     if c.adv_norm not in ADV_NORMS:
         raise ConfigError(f"unknown adv_norm {c.adv_norm!r}; expected one of {', '.join(ADV_NORMS)}")
     _check_adversary_and_curriculum(c)
+    for name, cap in CAPS.items():
+        value = getattr(c, name)
+        if value is not None and value > cap:
+            raise ConfigError(f"{name} must be at most {cap:,}, got {value}")
     if c.seed < 0 or c.seed >= 2**63:
         raise ConfigError(f"seed must lie in [0, 2**63), got {c.seed}")
     if c.device != "auto" and not (c.device == "cpu" or c.device.startswith(("cuda", "mps"))):
