@@ -106,14 +106,14 @@ def load_resume(out_dir: Path) -> dict[str, Any]:
         folder = out_dir / _RESUME_OLD
     state_path = folder / "state.json"
     try:
-        payload = json.loads(state_path.read_text(encoding="utf-8"))
+        payload = _read_json(state_path)
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{state_path}: cannot read the resume checkpoint ({exc}); delete {folder} to start again") from None
     if not isinstance(payload, dict) or any(k not in payload for k in _STATE_KEYS):
         missing = [k for k in _STATE_KEYS if not isinstance(payload, dict) or k not in payload]
         raise CheckpointError(f"{state_path}: not a robust-xlt resume checkpoint (missing {', '.join(missing)})")
-    if payload["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(f"{state_path}: checkpoint format {payload['format_version']} is not this version's ({FORMAT_VERSION})")
+    if payload["format_version"] != FORMAT_VERSION or isinstance(payload["format_version"], bool):
+        raise CheckpointError(f"{state_path}: checkpoint format {payload['format_version']!r} is not this version's ({FORMAT_VERSION})")
     for key, name in (("trainable", "trainable.safetensors"), ("moments", "optimizer.safetensors"), ("rng_tensors", "rng.safetensors")):
         try:
             payload[key] = load_file(str(folder / name))
@@ -219,7 +219,7 @@ def best_dir(out_dir: Path) -> Path:
 def read_best_info(folder: Path) -> dict[str, Any]:
     path = folder / BEST_INFO
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        info = _read_json(path)
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: cannot read the best model's info ({exc})") from None
     if not isinstance(info, dict):
@@ -237,6 +237,16 @@ def clear_outputs(out_dir: Path, names: tuple[str, ...]) -> None:
             p.unlink(missing_ok=True)
     for stale in [*out_dir.glob(".resume-*.tmp"), *out_dir.glob("predictions-*.jsonl")]:
         stale.unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON in ``path``; ValueError also for nesting deeper than the parser's
+    recursion limit (a damaged or hostile file, never one this package wrote)."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _swap(tmp: Path, final: Path, old: Path) -> None:
