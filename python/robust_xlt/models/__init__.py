@@ -7,6 +7,8 @@ with the e5 tokenizer, for tests), else a hub id or local folder passed through 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from robust_xlt.models.tiny import make_tiny_model_dir
 
 __all__ = [
     "E5FormatError",
+    "ModelError",
     "TASKS",
     "build_e5_tokenizer",
     "default_cache_dir",
@@ -46,28 +49,57 @@ def resolve_model(name_or_path: str) -> str:
     return name_or_path
 
 
+class ModelError(ValueError):
+    """A model folder that cannot be loaded; the message names the folder, the file
+    that failed and the loader's own reason."""
+
+
+@contextmanager
+def _loading(path: str, what: str) -> Iterator[None]:
+    """Errors of transformers and safetensors while reading a local folder, as one
+    ModelError: their own messages (an OSError, a SafetensorError "invalid header
+    length", a RecursionError) name neither the folder nor the file. Hub ids are left
+    alone: their errors are about the network and the hub."""
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to read the folder is the folder's
+        if not Path(path).is_dir():
+            raise
+        reason = "JSON nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+        raise ModelError(f"{path}: cannot load {what}: {reason}") from None
+
+
 def load_tokenizer(name_or_path: str) -> Any:
     """The fast tokenizer (with offsets) for a model name, folder or hub id."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(resolve_model(name_or_path))
+    path = resolve_model(name_or_path)
+    with _loading(path, "the tokenizer (tokenizer.json, tokenizer_config.json)"):
+        return AutoTokenizer.from_pretrained(path)
 
 
 def load_model(name_or_path: str, task: str, num_labels: int | None = None) -> tuple[Any, Any]:
     """`(model, tokenizer)` with a fresh or saved head for `task`: "classification"
     (sequence classification; `num_labels`, default the checkpoint's) or "qa"
     (extractive span start/end logits). New heads, and e5-small's BERT pooler that the
-    classification head reads, start random: seed torch before calling."""
+    classification head reads, start random: seed torch before calling. A local folder
+    that cannot be read raises ModelError naming the folder and the file."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     if task == "qa" and num_labels is not None:
         raise ValueError(f"num_labels={num_labels} given for task 'qa', which always has 2")
-    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
 
     path = resolve_model(name_or_path)
-    if task == "classification":
-        extra = {} if num_labels is None else {"num_labels": num_labels}
-        model = AutoModelForSequenceClassification.from_pretrained(path, **extra)
-    else:
-        model = AutoModelForQuestionAnswering.from_pretrained(path)
+    # The config first, so that a damaged config.json is not reported as the weights'.
+    with _loading(path, "its config.json"):
+        AutoConfig.from_pretrained(path)
+    with _loading(path, "its weights (model.safetensors)"):
+        if task == "classification":
+            extra = {} if num_labels is None else {"num_labels": num_labels}
+            model = AutoModelForSequenceClassification.from_pretrained(path, **extra)
+        else:
+            model = AutoModelForQuestionAnswering.from_pretrained(path)
     return model, load_tokenizer(path)
