@@ -105,15 +105,17 @@ def add_config_flags(parser: argparse.ArgumentParser, names: tuple[str, ...] | N
 
 def config_layers(args: argparse.Namespace, names: tuple[str, ...] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(TOML values, flag values) of the parsed arguments, both coerced and checked."""
-    from robust_xlt.training.config import FIELDS, coerce, load_toml
+    from robust_xlt.training.config import FIELDS, ConfigLayer, coerce, load_toml
 
-    toml = load_toml(args.config) if args.config else {}
-    flags = {}
+    toml = load_toml(args.config) if args.config else ConfigLayer()
+    flags = ConfigLayer()
     for name in FIELDS:
         if names is not None and name not in names:
             continue
         if hasattr(args, name):
-            flags[name] = coerce(name, getattr(args, name), f"--{name.replace('_', '-')}")
+            flag = f"--{name.replace('_', '-')}"
+            flags[name] = coerce(name, getattr(args, name), flag)
+            flags.where[name] = flag  # a value refused later is reported as this flag's
     return toml, flags
 
 
@@ -414,9 +416,9 @@ def _attack_lexicon(given: str | None, smoke: bool) -> tuple[Any, list[str]]:
             raise _config_error("attack needs --lexicon FILES (OMW *.tab, MUSE SRC-TGT.txt, robust-xlt *.tsv) on real data")
         paths = [str(smoke_lexicon_path())]
     for p in paths:
-        if not Path(p).expanduser().is_file():
+        if not Path(p).expanduser().exists():
             raise FileNotFoundError(f"lexicon file not found: {p}")
-    return load_lexicon([Path(p).expanduser() for p in paths]), paths
+    return load_lexicon([Path(p).expanduser() for p in paths]), paths  # a folder: its own message
 
 
 def _attack_config(args: argparse.Namespace, lexicon: Any) -> Any:
@@ -658,7 +660,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("robust-xlt: interrupted; continue a training run with the same command plus --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ConfigError, DataError, FormatError, CheckpointError, FileNotFoundError, ValueError) as exc:
+    # OSError: a path that is a folder, unreadable or on a full disk; its message names it.
+    except (ConfigError, DataError, FormatError, CheckpointError, ValueError, OSError) as exc:
         if args.verbose:
             log.exception("failed")
         print(f"robust-xlt {args.command}: error: {exc}", file=sys.stderr)
