@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
+use crate::casing::Casings;
 use crate::error::{CoreError, Result};
 use crate::lang::Lang;
 use crate::segment::WordLookup;
@@ -95,6 +96,48 @@ struct Entry {
     /// Related entries sorted by (language, key): same-language ones are
     /// synonyms, the others translations.
     related: Vec<u32>,
+    /// `related` cut by language, in language order. Finding a language by
+    /// binary search over `related` read one entry per probe, scattered over
+    /// the table: on long sentences with a large lexicon that was the largest
+    /// cost of `perturb`.
+    runs: Box<[Run]>,
+    /// The casings under which this entry's own form no longer has its key.
+    changing_key: Casings,
+}
+
+impl Entry {
+    /// The related entries of language `target`.
+    fn run(&self, target: Lang) -> Option<RelatedRun<'_>> {
+        let at = self.runs.iter().position(|run| run.lang == target)?;
+        let start = at.checked_sub(1).map_or(0, |before| self.runs[before].end);
+        let run = self.runs[at];
+        Some(RelatedRun {
+            lang: target,
+            ids: &self.related[start as usize..run.end as usize],
+            changing_key: run.changing_key,
+        })
+    }
+}
+
+/// The entries of one language in an entry's `related`.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    lang: Lang,
+    end: u32,
+    /// The casings under which some entry of the run no longer has its key,
+    /// and so, recased, might spell the word it would replace.
+    changing_key: Casings,
+}
+
+/// The related entries of a word in one language, a slice of its `related`.
+#[derive(Debug, Clone, Copy)]
+pub struct RelatedRun<'a> {
+    pub lang: Lang,
+    pub ids: &'a [u32],
+    /// The casings under which some of `ids`, recased, may have the word's
+    /// key; under any other casing none can (the lexicon drops entries with
+    /// the word's key), so their forms need not be read.
+    pub changing_key: Casings,
 }
 
 /// An immutable lexicon. Built once, then shared read-only across threads.
@@ -206,6 +249,25 @@ impl Lexicon {
                 .sort_unstable_by(|&a, &b| order[a as usize].cmp(&order[b as usize]));
             entry.related.dedup();
         });
+        let changing_key: Vec<Casings> = lex.entries.iter().map(|e| e.changing_key).collect();
+        lex.entries.par_iter_mut().for_each(|entry| {
+            let mut runs: Vec<Run> = Vec::new();
+            for (i, &id) in entry.related.iter().enumerate() {
+                let (lang, changes) = (order[id as usize].0, changing_key[id as usize]);
+                match runs.last_mut() {
+                    Some(run) if run.lang == lang => {
+                        run.end = i as u32 + 1;
+                        run.changing_key = run.changing_key.union(changes);
+                    }
+                    _ => runs.push(Run {
+                        lang,
+                        end: i as u32 + 1,
+                        changing_key: changes,
+                    }),
+                }
+            }
+            entry.runs = runs.into_boxed_slice();
+        });
         lex
     }
 
@@ -227,9 +289,11 @@ impl Lexicon {
         per_lang.insert(key.clone(), id);
         self.entries.push(Entry {
             lang,
+            changing_key: Casings::changing_key(&form, &key),
             form,
             key,
             related: Vec::new(),
+            runs: Box::default(),
         });
         id
     }
@@ -244,7 +308,9 @@ impl Lexicon {
     pub fn related_in(&self, word: &str, lang: Lang, target: Lang) -> Vec<&str> {
         self.lookup(word, lang)
             .map(|entry| {
-                self.related_slice(entry, target)
+                entry
+                    .run(target)
+                    .map_or(&[][..], |run| run.ids)
                     .iter()
                     .map(|&id| self.entries[id as usize].form.as_str())
                     .collect()
@@ -252,37 +318,24 @@ impl Lexicon {
             .unwrap_or_default()
     }
 
-    /// Related entry ids of `entry` in language `target`, a contiguous slice
-    /// since `related` is sorted by language first.
-    fn related_slice<'a>(&self, entry: &'a Entry, target: Lang) -> &'a [u32] {
-        let lo = entry
-            .related
-            .partition_point(|&id| self.entries[id as usize].lang < target);
-        let hi = entry
-            .related
-            .partition_point(|&id| self.entries[id as usize].lang <= target);
-        &entry.related[lo..hi]
-    }
-
-    /// Related entry ids of the already-keyed word, grouped per target
-    /// language, skipping empty groups; the order of `targets` is kept. No
-    /// string is built: callers spell out only the forms they pick.
-    pub fn related_by_key(&self, key: &str, lang: Lang, targets: &[Lang]) -> Vec<(Lang, &[u32])> {
-        let Some(entry) = self
+    /// Related entries of the word with the lookup key `key` (see
+    /// [`word_key`]), one run per target language that has some, in the order
+    /// of `targets`. No string is built: callers spell out only the forms they
+    /// pick.
+    pub fn related_by_key<'a: 't, 't>(
+        &'a self,
+        key: &str,
+        lang: Lang,
+        targets: &'t [Lang],
+    ) -> impl Iterator<Item = RelatedRun<'a>> + 't {
+        let entry = self
             .index
             .get(&lang)
             .and_then(|m| m.get(key))
-            .map(|&id| &self.entries[id as usize])
-        else {
-            return Vec::new();
-        };
-        targets
-            .iter()
-            .filter_map(|&target| {
-                let ids = self.related_slice(entry, target);
-                (!ids.is_empty()).then_some((target, ids))
-            })
-            .collect()
+            .map(|&id| &self.entries[id as usize]);
+        entry
+            .into_iter()
+            .flat_map(move |entry| targets.iter().filter_map(move |&target| entry.run(target)))
     }
 
     /// The lexicon's spelling of an entry.

@@ -4,6 +4,7 @@
 //! holding the GIL, then runs the batch through [`without_gil`]: the GIL is
 //! released and rayon spreads the texts over the cores.
 
+pub mod casing;
 pub mod error;
 pub mod lang;
 pub mod lexicon;

@@ -12,9 +12,10 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
+use crate::casing::{match_case, Casing};
 use crate::error::{CoreError, Result};
 use crate::lang::Lang;
-use crate::lexicon::{word_key_into, Lexicon, WordSet};
+use crate::lexicon::{word_key_into, Lexicon, RelatedRun, WordSet};
 use crate::offsets::CharOffsets;
 use crate::rng::ItemRng;
 use crate::segment::{segment, ByteSpan, WordLookup};
@@ -134,60 +135,6 @@ pub struct Perturbed {
     pub counts: WordCounts,
 }
 
-/// How a replacement takes the casing of the word it replaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Casing {
-    /// The lexicon's own spelling (German nouns stay capitalised).
-    Keep,
-    /// ALL CAPS: at least two cased letters, all upper case.
-    Upper,
-    /// The first cased letter is upper case.
-    Capitalise,
-}
-
-fn casing_of(original: &str) -> Casing {
-    let mut cased = original
-        .chars()
-        .filter(|c| c.is_uppercase() || c.is_lowercase());
-    let Some(first) = cased.next() else {
-        return Casing::Keep;
-    };
-    if !first.is_uppercase() {
-        return Casing::Keep;
-    }
-    let (mut more, mut all_upper) = (false, true);
-    for c in cased {
-        more = true;
-        all_upper &= c.is_uppercase();
-    }
-    if more && all_upper {
-        Casing::Upper
-    } else {
-        Casing::Capitalise
-    }
-}
-
-fn apply_casing(casing: Casing, replacement: &str) -> String {
-    match casing {
-        Casing::Keep => replacement.to_string(),
-        Casing::Upper => replacement.to_uppercase(),
-        Casing::Capitalise => {
-            let mut chars = replacement.chars();
-            match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars).collect(),
-                None => String::new(),
-            }
-        }
-    }
-}
-
-/// Gives the replacement the casing of the original: ALL CAPS stays all caps,
-/// a capitalised word gets a capitalised replacement; otherwise the lexicon's
-/// own spelling is kept (German nouns stay capitalised).
-pub fn match_case(original: &str, replacement: &str) -> String {
-    apply_casing(casing_of(original), replacement)
-}
-
 fn overlaps_protected(span: ByteSpan, protect: &[ByteSpan]) -> bool {
     protect.iter().any(|&(ps, pe)| {
         if ps == pe {
@@ -245,15 +192,19 @@ pub fn classify<'l>(
             counts.protected += 1;
             continue;
         }
-        let casing = casing_of(word);
-        let found: Vec<(Lang, Cow<'l, [u32]>)> = lexicon
+        let mut runs = lexicon
             .related_by_key(&key, options.lang, &options.targets)
-            .into_iter()
-            .filter_map(|(lang, ids)| {
-                let ids = changing_candidates(ids, casing, &key, lexicon);
-                (!ids.is_empty()).then_some((lang, ids))
+            .peekable();
+        let found: Vec<(Lang, Cow<'l, [u32]>)> = if runs.peek().is_none() {
+            Vec::new()
+        } else {
+            let casing = Casing::of(word);
+            runs.filter_map(|run| {
+                let ids = changing_candidates(run, casing, &key, lexicon);
+                (!ids.is_empty()).then_some((run.lang, ids))
             })
-            .collect();
+            .collect()
+        };
         if found.is_empty() {
             counts.no_candidate += 1;
         } else {
@@ -267,21 +218,23 @@ pub fn classify<'l>(
     (eligible, counts)
 }
 
-/// The ids whose forms, cased like the word, differ from it ignoring case. In
-/// the lexicon's own casing they always do, so only a cased word pays for
-/// spelling its candidates out.
+/// The ids of `run` whose forms, cased like the word, differ from it ignoring
+/// case. In the lexicon's own casing they always do, and so they do in any
+/// casing that leaves every key of the run unchanged (nearly always, as the
+/// lexicon knows): only then are forms spelled out.
 fn changing_candidates<'l>(
-    ids: &'l [u32],
+    run: RelatedRun<'l>,
     casing: Casing,
     key: &str,
     lexicon: &Lexicon,
 ) -> Cow<'l, [u32]> {
-    if casing == Casing::Keep {
+    let ids = run.ids;
+    if !run.changing_key.contains(casing) {
         return Cow::Borrowed(ids);
     }
     let mut cased_key = String::new();
     let mut changes = |id: u32| {
-        word_key_into(&apply_casing(casing, lexicon.form(id)), &mut cased_key);
+        word_key_into(&casing.apply(lexicon.form(id)), &mut cased_key);
         cased_key != key
     };
     match ids.iter().position(|&id| !changes(id)) {
@@ -721,13 +674,5 @@ mod tests {
         assert_eq!(map_position(&spans, 5, true), 7);
         assert_eq!(map_position(&spans, 6, false), 8);
         assert_eq!(map_position(&spans, 8, true), 10);
-    }
-
-    #[test]
-    fn match_case_follows_the_original() {
-        assert_eq!(match_case("Big", "large"), "Large");
-        assert_eq!(match_case("BIG", "large"), "LARGE");
-        assert_eq!(match_case("big", "Hund"), "Hund");
-        assert_eq!(match_case("大", "large"), "large");
     }
 }
