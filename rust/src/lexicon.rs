@@ -318,26 +318,6 @@ impl Lexicon {
             .unwrap_or_default()
     }
 
-    /// Related entries of the word with the lookup key `key` (see
-    /// [`word_key`]), one run per target language that has some, in the order
-    /// of `targets`. No string is built: callers spell out only the forms they
-    /// pick.
-    pub fn related_by_key<'a: 't, 't>(
-        &'a self,
-        key: &str,
-        lang: Lang,
-        targets: &'t [Lang],
-    ) -> impl Iterator<Item = RelatedRun<'a>> + 't {
-        let entry = self
-            .index
-            .get(&lang)
-            .and_then(|m| m.get(key))
-            .map(|&id| &self.entries[id as usize]);
-        entry
-            .into_iter()
-            .flat_map(move |entry| targets.iter().filter_map(move |&target| entry.run(target)))
-    }
-
     /// The lexicon's spelling of an entry.
     pub fn form(&self, id: u32) -> &str {
         &self.entries[id as usize].form
@@ -373,15 +353,41 @@ impl Lexicon {
     /// The words of one language, as a dictionary for segmentation.
     pub fn words(&self, lang: Lang) -> LexiconWords<'_> {
         LexiconWords {
+            lexicon: self,
             keys: self.index.get(&lang),
             longest: self.longest_word.get(&lang).copied().unwrap_or(0),
         }
     }
 }
 
+/// The words of one language of a lexicon.
 pub struct LexiconWords<'a> {
+    lexicon: &'a Lexicon,
     keys: Option<&'a HashMap<String, u32>>,
     longest: usize,
+}
+
+impl<'a> LexiconWords<'a> {
+    /// Related entries of the word with the lookup key `key` (see
+    /// [`word_key`]), one run per target language that has some, in the order
+    /// of `targets`. No string is built: callers spell out only the forms they
+    /// pick.
+    pub fn related<'t>(
+        &self,
+        key: &str,
+        targets: &'t [Lang],
+    ) -> impl Iterator<Item = RelatedRun<'a>> + 't
+    where
+        'a: 't,
+    {
+        let entry = self
+            .keys
+            .and_then(|keys| keys.get(key))
+            .map(|&id| &self.lexicon.entries[id as usize]);
+        entry
+            .into_iter()
+            .flat_map(move |entry| targets.iter().filter_map(move |&target| entry.run(target)))
+    }
 }
 
 impl WordLookup for LexiconWords<'_> {

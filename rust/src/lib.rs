@@ -62,7 +62,7 @@ mod _core {
     use crate::lexicon::{Format, Lexicon as CoreLexicon, WordSet as CoreWordSet};
     use crate::offsets::CharOffsets;
     use crate::perturb::{
-        self as core_perturb, CandidateOptions, Mode, PerturbOptions, PlannedEdit,
+        self as core_perturb, CandidateOptions, Classified, Mode, PerturbOptions, PlannedEdit,
     };
     use crate::segment::{segment, ByteSpan, WordLookup};
 
@@ -509,10 +509,10 @@ mod _core {
             Ok(texts
                 .par_iter()
                 .enumerate()
-                .map(|(i, text)| {
+                .map_init(Classified::default, |scratch, (i, text)| {
                     let offsets = CharOffsets::new(text);
                     let spans = protect.get(i).map_or(&[][..], Vec::as_slice);
-                    core_perturb::candidates(text, spans, &lexicon, &options)
+                    core_perturb::candidates(text, spans, &lexicon, &options, scratch)
                         .into_iter()
                         .map(|c| {
                             let options = c
