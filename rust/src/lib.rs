@@ -334,7 +334,7 @@ mod _core {
         Perturbation {
             text: perturbed.text,
             edits,
-            original_len: CharOffsets::new(original).len_chars(),
+            original_len: original.chars().count(), // no table needed for a count
             word_count: counts.words,
             stopword_count: counts.stopwords,
             protected_count: counts.protected,
