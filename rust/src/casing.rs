@@ -48,11 +48,12 @@ impl Casing {
             Casing::Keep => replacement.to_string(),
             Casing::Upper => replacement.to_uppercase(),
             Casing::Capitalise => {
+                // Sized once: collecting the chars grew the string twice or more.
+                let mut out = String::with_capacity(replacement.len() + 2);
                 let mut chars = replacement.chars();
-                match chars.next() {
-                    Some(first) => first.to_uppercase().chain(chars).collect(),
-                    None => String::new(),
-                }
+                out.extend(chars.next().into_iter().flat_map(char::to_uppercase));
+                out.push_str(chars.as_str());
+                out
             }
         }
     }

@@ -78,13 +78,27 @@ pub fn word_key(word: &str) -> String {
 pub fn word_key_into(word: &str, key: &mut String) {
     key.clear();
     if word.is_ascii() {
-        key.extend(word.bytes().map(|b| b.to_ascii_lowercase() as char));
+        key.push_str(word);
+        key.make_ascii_lowercase();
     } else if is_nfc_quick(word.chars()) == IsNormalized::Yes {
         key.extend(word.chars().flat_map(char::to_lowercase));
     } else {
         let nfc: String = word.nfc().collect();
         key.extend(nfc.chars().flat_map(char::to_lowercase));
     }
+}
+
+/// [`word_key`], borrowing the word itself where it is its own key (ASCII
+/// without capitals: most words of running text), else written into `buffer`.
+pub fn word_key_in<'a>(word: &'a str, buffer: &'a mut String) -> &'a str {
+    if word
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        return word;
+    }
+    word_key_into(word, buffer);
+    buffer
 }
 
 #[derive(Debug)]
@@ -784,6 +798,26 @@ mod tests {
             Lexicon::from_files(&[(odd, None)]),
             Err(CoreError::InvalidArgument(_))
         ));
+    }
+
+    #[test]
+    fn word_key_in_borrows_only_words_that_are_their_own_key() {
+        let mut buffer = String::new();
+        for word in [
+            "dog",
+            "don't",
+            "3.5",
+            "Dog",
+            "NASA",
+            "Straße",
+            "İstanbul",
+            "e\u{301}",
+        ] {
+            let key = word_key_in(word, &mut buffer).to_string();
+            assert_eq!(key, word_key(word), "{word}");
+        }
+        let word = "dog";
+        assert!(std::ptr::eq(word_key_in(word, &mut buffer), word));
     }
 
     #[test]

@@ -219,16 +219,24 @@ mod _core {
         original: String,
         #[pyo3(get)]
         replacement: String,
-        #[pyo3(get)]
-        lang: &'static str,
+        lang: Lang,
     }
 
     #[pymethods]
     impl Edit {
+        #[getter]
+        fn lang(&self) -> &'static str {
+            self.lang.code()
+        }
+
         fn __repr__(&self) -> String {
             format!(
                 "Edit({:?} {:?} -> {:?} {:?} [{}])",
-                self.original_span, self.original, self.new_span, self.replacement, self.lang
+                self.original_span,
+                self.original,
+                self.new_span,
+                self.replacement,
+                self.lang.code()
             )
         }
     }
@@ -317,17 +325,24 @@ mod _core {
     }
 
     fn to_python(original: &str, perturbed: core_perturb::Perturbed) -> Perturbation {
-        let spans = core_perturb::char_spans(original, &perturbed);
+        let (before, after) = (
+            CharOffsets::new(original),
+            CharOffsets::new(&perturbed.text),
+        );
+        let span = |offsets: &CharOffsets, (start, end): ByteSpan| {
+            (offsets.to_char(start), offsets.to_char(end))
+        };
+        // Edit has the size of the core's edit, so std's in-place collect can
+        // reuse the core's allocation.
         let edits = perturbed
             .edits
             .into_iter()
-            .zip(spans)
-            .map(|(e, (original_span, new_span))| Edit {
-                original_span,
-                new_span,
+            .map(|e| Edit {
+                original_span: span(&before, e.original_span),
+                new_span: span(&after, e.new_span),
                 original: e.original,
                 replacement: e.replacement,
-                lang: e.lang.code(),
+                lang: e.lang,
             })
             .collect();
         let counts = perturbed.counts;

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use crate::casing::{match_case, Casing};
 use crate::error::{CoreError, Result};
 use crate::lang::Lang;
-use crate::lexicon::{word_key_into, Lexicon, RelatedRun, WordSet};
+use crate::lexicon::{word_key_in, word_key_into, Lexicon, RelatedRun, WordSet};
 use crate::offsets::CharOffsets;
 use crate::rng::ItemRng;
 use crate::segment::{segment, segment_into, ByteSpan, WordLookup};
@@ -222,7 +222,7 @@ pub fn classify<'l>(
     } = out;
     for &span in spans.iter() {
         let word = &text[span.0..span.1];
-        word_key_into(word, key);
+        let key = word_key_in(word, key);
         if options.stopwords.is_some_and(|s| s.contains_key(key)) {
             counts.stopwords += 1;
             continue;
