@@ -50,12 +50,14 @@ class BenchReport:
     ran on, and sections (tables) that bench modules add."""
 
     def __init__(self) -> None:
-        self.data: dict[str, str] = {}  # bench file -> description
+        self.data: dict[str, list[str]] = {}  # bench file -> the distinct descriptions, in order
         self.sections: list[tuple[str, list[str]]] = []
 
     def name_data(self, benchmark, description: str) -> None:
         benchmark.extra_info["data"] = description
-        self.data.setdefault(benchmark.fullname.split("::")[0], description)
+        seen = self.data.setdefault(benchmark.fullname.split("::")[0], [])
+        if description not in seen:
+            seen.append(description)
 
     def section(self, title: str, lines: list[str]) -> None:
         self.sections.append((title, lines))
@@ -87,8 +89,9 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if report.data:
         timed = not config.getoption("benchmark_disable", False)
         terminalreporter.section(f"benchmark data ({'timed' if timed else 'untimed: --benchmark-disable'})")
-        for file, description in report.data.items():
-            terminalreporter.line(f"{file}: {description}")
+        for file, descriptions in report.data.items():
+            for description in descriptions:
+                terminalreporter.line(f"{file}: {description}")
     for title, lines in report.sections:
         terminalreporter.section(title)
         for line in lines:

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
+use crate::casing::Casings;
 use crate::error::{CoreError, Result};
 use crate::lang::Lang;
 use crate::segment::WordLookup;
@@ -77,13 +78,27 @@ pub fn word_key(word: &str) -> String {
 pub fn word_key_into(word: &str, key: &mut String) {
     key.clear();
     if word.is_ascii() {
-        key.extend(word.bytes().map(|b| b.to_ascii_lowercase() as char));
+        key.push_str(word);
+        key.make_ascii_lowercase();
     } else if is_nfc_quick(word.chars()) == IsNormalized::Yes {
         key.extend(word.chars().flat_map(char::to_lowercase));
     } else {
         let nfc: String = word.nfc().collect();
         key.extend(nfc.chars().flat_map(char::to_lowercase));
     }
+}
+
+/// [`word_key`], borrowing the word itself where it is its own key (ASCII
+/// without capitals: most words of running text), else written into `buffer`.
+pub fn word_key_in<'a>(word: &'a str, buffer: &'a mut String) -> &'a str {
+    if word
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        return word;
+    }
+    word_key_into(word, buffer);
+    buffer
 }
 
 #[derive(Debug)]
@@ -95,13 +110,55 @@ struct Entry {
     /// Related entries sorted by (language, key): same-language ones are
     /// synonyms, the others translations.
     related: Vec<u32>,
+    /// `related` cut by language, in language order. Finding a language by
+    /// binary search over `related` read one entry per probe, scattered over
+    /// the table: on long sentences with a large lexicon that was the largest
+    /// cost of `perturb`.
+    runs: Box<[Run]>,
+    /// The casings under which this entry's own form no longer has its key.
+    changing_key: Casings,
+}
+
+impl Entry {
+    /// The related entries of language `target`.
+    fn run(&self, target: Lang) -> Option<RelatedRun<'_>> {
+        let at = self.runs.iter().position(|run| run.lang == target)?;
+        let start = at.checked_sub(1).map_or(0, |before| self.runs[before].end);
+        let run = self.runs[at];
+        Some(RelatedRun {
+            lang: target,
+            ids: &self.related[start as usize..run.end as usize],
+            changing_key: run.changing_key,
+        })
+    }
+}
+
+/// The entries of one language in an entry's `related`.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    lang: Lang,
+    end: u32,
+    /// The casings under which some entry of the run no longer has its key,
+    /// and so, recased, might spell the word it would replace.
+    changing_key: Casings,
+}
+
+/// The related entries of a word in one language, a slice of its `related`.
+#[derive(Debug, Clone, Copy)]
+pub struct RelatedRun<'a> {
+    pub lang: Lang,
+    pub ids: &'a [u32],
+    /// The casings under which some of `ids`, recased, may have the word's
+    /// key; under any other casing none can (the lexicon drops entries with
+    /// the word's key), so their forms need not be read.
+    pub changing_key: Casings,
 }
 
 /// An immutable lexicon. Built once, then shared read-only across threads.
 #[derive(Debug, Default)]
 pub struct Lexicon {
     entries: Vec<Entry>,
-    index: HashMap<Lang, HashMap<String, u32>>,
+    index: HashMap<Lang, HashMap<Key, u32>>,
     /// Longest single word per language, in chars, for segmentation.
     longest_word: HashMap<Lang, usize>,
     multiword_entries: usize,
@@ -206,6 +263,25 @@ impl Lexicon {
                 .sort_unstable_by(|&a, &b| order[a as usize].cmp(&order[b as usize]));
             entry.related.dedup();
         });
+        let changing_key: Vec<Casings> = lex.entries.iter().map(|e| e.changing_key).collect();
+        lex.entries.par_iter_mut().for_each(|entry| {
+            let mut runs: Vec<Run> = Vec::new();
+            for (i, &id) in entry.related.iter().enumerate() {
+                let (lang, changes) = (order[id as usize].0, changing_key[id as usize]);
+                match runs.last_mut() {
+                    Some(run) if run.lang == lang => {
+                        run.end = i as u32 + 1;
+                        run.changing_key = run.changing_key.union(changes);
+                    }
+                    _ => runs.push(Run {
+                        lang,
+                        end: i as u32 + 1,
+                        changing_key: changes,
+                    }),
+                }
+            }
+            entry.runs = runs.into_boxed_slice();
+        });
         lex
     }
 
@@ -213,7 +289,7 @@ impl Lexicon {
         let form = raw.trim().replace('_', " ");
         let key = word_key(&form);
         let per_lang = self.index.entry(lang).or_default();
-        if let Some(&id) = per_lang.get(&key) {
+        if let Some(&id) = per_lang.get(key.as_bytes()) {
             return id;
         }
         let id = self.entries.len() as u32;
@@ -224,18 +300,20 @@ impl Lexicon {
             let longest = self.longest_word.entry(lang).or_insert(0);
             *longest = (*longest).max(chars);
         }
-        per_lang.insert(key.clone(), id);
+        per_lang.insert(Key::new(&key), id);
         self.entries.push(Entry {
             lang,
+            changing_key: Casings::changing_key(&form, &key),
             form,
             key,
             related: Vec::new(),
+            runs: Box::default(),
         });
         id
     }
 
     fn lookup(&self, word: &str, lang: Lang) -> Option<&Entry> {
-        let id = *self.index.get(&lang)?.get(&word_key(word))?;
+        let id = *self.index.get(&lang)?.get(word_key(word).as_bytes())?;
         Some(&self.entries[id as usize])
     }
 
@@ -244,45 +322,14 @@ impl Lexicon {
     pub fn related_in(&self, word: &str, lang: Lang, target: Lang) -> Vec<&str> {
         self.lookup(word, lang)
             .map(|entry| {
-                self.related_slice(entry, target)
+                entry
+                    .run(target)
+                    .map_or(&[][..], |run| run.ids)
                     .iter()
                     .map(|&id| self.entries[id as usize].form.as_str())
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    /// Related entry ids of `entry` in language `target`, a contiguous slice
-    /// since `related` is sorted by language first.
-    fn related_slice<'a>(&self, entry: &'a Entry, target: Lang) -> &'a [u32] {
-        let lo = entry
-            .related
-            .partition_point(|&id| self.entries[id as usize].lang < target);
-        let hi = entry
-            .related
-            .partition_point(|&id| self.entries[id as usize].lang <= target);
-        &entry.related[lo..hi]
-    }
-
-    /// Related entry ids of the already-keyed word, grouped per target
-    /// language, skipping empty groups; the order of `targets` is kept. No
-    /// string is built: callers spell out only the forms they pick.
-    pub fn related_by_key(&self, key: &str, lang: Lang, targets: &[Lang]) -> Vec<(Lang, &[u32])> {
-        let Some(entry) = self
-            .index
-            .get(&lang)
-            .and_then(|m| m.get(key))
-            .map(|&id| &self.entries[id as usize])
-        else {
-            return Vec::new();
-        };
-        targets
-            .iter()
-            .filter_map(|&target| {
-                let ids = self.related_slice(entry, target);
-                (!ids.is_empty()).then_some((target, ids))
-            })
-            .collect()
     }
 
     /// The lexicon's spelling of an entry.
@@ -320,42 +367,124 @@ impl Lexicon {
     /// The words of one language, as a dictionary for segmentation.
     pub fn words(&self, lang: Lang) -> LexiconWords<'_> {
         LexiconWords {
+            lexicon: self,
             keys: self.index.get(&lang),
             longest: self.longest_word.get(&lang).copied().unwrap_or(0),
         }
     }
 }
 
+/// The words of one language of a lexicon.
 pub struct LexiconWords<'a> {
-    keys: Option<&'a HashMap<String, u32>>,
+    lexicon: &'a Lexicon,
+    keys: Option<&'a HashMap<Key, u32>>,
     longest: usize,
+}
+
+impl<'a> LexiconWords<'a> {
+    /// Related entries of the word with the lookup key `key` (see
+    /// [`word_key`]), one run per target language that has some, in the order
+    /// of `targets`. No string is built: callers spell out only the forms they
+    /// pick.
+    pub fn related<'t>(
+        &self,
+        key: &str,
+        targets: &'t [Lang],
+    ) -> impl Iterator<Item = RelatedRun<'a>> + 't
+    where
+        'a: 't,
+    {
+        let entry = self
+            .keys
+            .and_then(|keys| keys.get(key.as_bytes()))
+            .map(|&id| &self.lexicon.entries[id as usize]);
+        entry
+            .into_iter()
+            .flat_map(move |entry| targets.iter().filter_map(move |&target| entry.run(target)))
+    }
 }
 
 impl WordLookup for LexiconWords<'_> {
     fn contains_word(&self, word: &str) -> bool {
-        self.keys.is_some_and(|k| k.contains_key(word))
+        self.keys.is_some_and(|k| k.contains_key(word.as_bytes()))
     }
     fn max_word_chars(&self) -> usize {
         self.longest
     }
 }
 
+/// A lookup key in a hash table, its bytes inline when short (nearly every
+/// word is). Comparing a probed key then reads the table's own memory, not a
+/// separate heap allocation: with `String` keys that extra cache miss was an
+/// eighth of `perturb`'s time on long sentences with a large lexicon. Looked up
+/// by the key's bytes.
+#[derive(Debug, Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Heap(Box<[u8]>),
+}
+
+/// The most bytes kept inline: the enum is then as large as its `Heap` form
+/// with a tag (24 bytes).
+const INLINE_KEY: usize = 22;
+
+impl Key {
+    fn new(key: &str) -> Key {
+        let source = key.as_bytes();
+        if source.len() <= INLINE_KEY {
+            let mut bytes = [0; INLINE_KEY];
+            bytes[..source.len()].copy_from_slice(source);
+            Key::Inline {
+                len: source.len() as u8,
+                bytes,
+            }
+        } else {
+            Key::Heap(source.into())
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..*len as usize],
+            Key::Heap(bytes) => bytes,
+        }
+    }
+}
+
+// Hash and equality are those of the bytes, as `Borrow` requires.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::borrow::Borrow::<[u8]>::borrow(self).hash(state);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        std::borrow::Borrow::<[u8]>::borrow(self) == std::borrow::Borrow::<[u8]>::borrow(other)
+    }
+}
+
+impl Eq for Key {}
+
 /// A set of lower-cased words (stop words), usable as a segmentation dictionary.
 #[derive(Debug, Default)]
 pub struct WordSet {
-    words: HashSet<String>,
+    words: HashSet<Key>,
     longest: usize,
 }
 
 impl WordSet {
     pub fn new<S: AsRef<str>>(words: impl IntoIterator<Item = S>) -> WordSet {
-        let words: HashSet<String> = words.into_iter().map(|w| word_key(w.as_ref())).collect();
-        let longest = words.iter().map(|w| w.chars().count()).max().unwrap_or(0);
+        let keys: HashSet<String> = words.into_iter().map(|w| word_key(w.as_ref())).collect();
+        let longest = keys.iter().map(|w| w.chars().count()).max().unwrap_or(0);
+        let words = keys.iter().map(|k| Key::new(k)).collect();
         WordSet { words, longest }
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
-        self.words.contains(key)
+        self.words.contains(key.as_bytes())
     }
 
     pub fn len(&self) -> usize {
@@ -369,7 +498,7 @@ impl WordSet {
 
 impl WordLookup for WordSet {
     fn contains_word(&self, word: &str) -> bool {
-        self.words.contains(word)
+        self.words.contains(word.as_bytes())
     }
     fn max_word_chars(&self) -> usize {
         self.longest
@@ -669,6 +798,39 @@ mod tests {
             Lexicon::from_files(&[(odd, None)]),
             Err(CoreError::InvalidArgument(_))
         ));
+    }
+
+    #[test]
+    fn word_key_in_borrows_only_words_that_are_their_own_key() {
+        let mut buffer = String::new();
+        for word in [
+            "dog",
+            "don't",
+            "3.5",
+            "Dog",
+            "NASA",
+            "Straße",
+            "İstanbul",
+            "e\u{301}",
+        ] {
+            let key = word_key_in(word, &mut buffer).to_string();
+            assert_eq!(key, word_key(word), "{word}");
+        }
+        let word = "dog";
+        assert!(std::ptr::eq(word_key_in(word, &mut buffer), word));
+    }
+
+    #[test]
+    fn keys_past_the_inline_length_are_found() {
+        let de = lang("de");
+        let long = "Donaudampfschifffahrtsgesellschaft"; // 34 bytes, stored on the heap
+        assert!(long.len() > INLINE_KEY);
+        let lex = Lexicon::from_groups(vec![vec![(de, long.into()), (de, "Reederei".into())]]);
+        assert_eq!(lex.related_in(long, de, de), ["Reederei"]);
+        assert_eq!(lex.related_in("reederei", de, de), [long]);
+        let stop = WordSet::new([long, "ab"]);
+        assert!(stop.contains_key(&word_key(long)) && stop.contains_key("ab"));
+        assert!(!stop.contains_key("a"));
     }
 
     #[test]

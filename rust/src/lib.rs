@@ -5,6 +5,7 @@
 //! released and rayon spreads the texts over the cores.
 
 pub mod align;
+pub mod casing;
 pub mod error;
 pub mod lang;
 pub mod lexicon;
@@ -63,7 +64,7 @@ mod _core {
     use crate::lexicon::{Format, Lexicon as CoreLexicon, WordSet as CoreWordSet};
     use crate::offsets::CharOffsets;
     use crate::perturb::{
-        self as core_perturb, CandidateOptions, Mode, PerturbOptions, PlannedEdit,
+        self as core_perturb, CandidateOptions, Classified, Mode, PerturbOptions, PlannedEdit,
     };
     use crate::segment::{segment, ByteSpan, WordLookup};
 
@@ -220,16 +221,24 @@ mod _core {
         original: String,
         #[pyo3(get)]
         replacement: String,
-        #[pyo3(get)]
-        lang: &'static str,
+        lang: Lang,
     }
 
     #[pymethods]
     impl Edit {
+        #[getter]
+        fn lang(&self) -> &'static str {
+            self.lang.code()
+        }
+
         fn __repr__(&self) -> String {
             format!(
                 "Edit({:?} {:?} -> {:?} {:?} [{}])",
-                self.original_span, self.original, self.new_span, self.replacement, self.lang
+                self.original_span,
+                self.original,
+                self.new_span,
+                self.replacement,
+                self.lang.code()
             )
         }
     }
@@ -318,24 +327,31 @@ mod _core {
     }
 
     fn to_python(original: &str, perturbed: core_perturb::Perturbed) -> Perturbation {
-        let spans = core_perturb::char_spans(original, &perturbed);
+        let (before, after) = (
+            CharOffsets::new(original),
+            CharOffsets::new(&perturbed.text),
+        );
+        let span = |offsets: &CharOffsets, (start, end): ByteSpan| {
+            (offsets.to_char(start), offsets.to_char(end))
+        };
+        // Edit has the size of the core's edit, so std's in-place collect can
+        // reuse the core's allocation.
         let edits = perturbed
             .edits
             .into_iter()
-            .zip(spans)
-            .map(|(e, (original_span, new_span))| Edit {
-                original_span,
-                new_span,
+            .map(|e| Edit {
+                original_span: span(&before, e.original_span),
+                new_span: span(&after, e.new_span),
                 original: e.original,
                 replacement: e.replacement,
-                lang: e.lang.code(),
+                lang: e.lang,
             })
             .collect();
         let counts = perturbed.counts;
         Perturbation {
             text: perturbed.text,
             edits,
-            original_len: CharOffsets::new(original).len_chars(),
+            original_len: original.chars().count(), // no table needed for a count
             word_count: counts.words,
             stopword_count: counts.stopwords,
             protected_count: counts.protected,
@@ -510,10 +526,10 @@ mod _core {
             Ok(texts
                 .par_iter()
                 .enumerate()
-                .map(|(i, text)| {
+                .map_init(Classified::default, |scratch, (i, text)| {
                     let offsets = CharOffsets::new(text);
                     let spans = protect.get(i).map_or(&[][..], Vec::as_slice);
-                    core_perturb::candidates(text, spans, &lexicon, &options)
+                    core_perturb::candidates(text, spans, &lexicon, &options, scratch)
                         .into_iter()
                         .map(|c| {
                             let options = c

@@ -12,12 +12,13 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
+use crate::casing::{match_case, Casing};
 use crate::error::{CoreError, Result};
 use crate::lang::Lang;
-use crate::lexicon::{word_key_into, Lexicon, WordSet};
+use crate::lexicon::{word_key_in, word_key_into, Lexicon, RelatedRun, WordSet};
 use crate::offsets::CharOffsets;
 use crate::rng::ItemRng;
-use crate::segment::{segment, ByteSpan, WordLookup};
+use crate::segment::{segment, segment_into, ByteSpan, WordLookup};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -134,60 +135,6 @@ pub struct Perturbed {
     pub counts: WordCounts,
 }
 
-/// How a replacement takes the casing of the word it replaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Casing {
-    /// The lexicon's own spelling (German nouns stay capitalised).
-    Keep,
-    /// ALL CAPS: at least two cased letters, all upper case.
-    Upper,
-    /// The first cased letter is upper case.
-    Capitalise,
-}
-
-fn casing_of(original: &str) -> Casing {
-    let mut cased = original
-        .chars()
-        .filter(|c| c.is_uppercase() || c.is_lowercase());
-    let Some(first) = cased.next() else {
-        return Casing::Keep;
-    };
-    if !first.is_uppercase() {
-        return Casing::Keep;
-    }
-    let (mut more, mut all_upper) = (false, true);
-    for c in cased {
-        more = true;
-        all_upper &= c.is_uppercase();
-    }
-    if more && all_upper {
-        Casing::Upper
-    } else {
-        Casing::Capitalise
-    }
-}
-
-fn apply_casing(casing: Casing, replacement: &str) -> String {
-    match casing {
-        Casing::Keep => replacement.to_string(),
-        Casing::Upper => replacement.to_uppercase(),
-        Casing::Capitalise => {
-            let mut chars = replacement.chars();
-            match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars).collect(),
-                None => String::new(),
-            }
-        }
-    }
-}
-
-/// Gives the replacement the casing of the original: ALL CAPS stays all caps,
-/// a capitalised word gets a capitalised replacement; otherwise the lexicon's
-/// own spelling is kept (German nouns stay capitalised).
-pub fn match_case(original: &str, replacement: &str) -> String {
-    apply_casing(casing_of(original), replacement)
-}
-
 fn overlaps_protected(span: ByteSpan, protect: &[ByteSpan]) -> bool {
     protect.iter().any(|&(ps, pe)| {
         if ps == pe {
@@ -198,18 +145,41 @@ fn overlaps_protected(span: ByteSpan, protect: &[ByteSpan]) -> bool {
     })
 }
 
-/// An eligible word: its span and its candidates as lexicon entry ids, per
-/// language. Borrowed from the lexicon unless some candidate had to be left
-/// out (see [`classify`]).
+/// An eligible word: its span, and where its candidates lie in
+/// [`Classified::options`].
 #[derive(Debug, Clone)]
-pub struct Eligible<'l> {
+pub struct Eligible {
     pub span: ByteSpan,
-    pub options: Vec<(Lang, Cow<'l, [u32]>)>,
+    options: (u32, u32),
 }
 
-/// The words of `text`, counted by class, and its eligible words. A word is
-/// eligible when it is not a stop word, lies outside every protected span and
-/// has at least one candidate.
+/// What [`classify`] found in one text: its words counted by class, and its
+/// eligible words with their candidates as lexicon entry ids, per language
+/// (borrowed from the lexicon unless some candidate had to be left out).
+///
+/// One value serves all the texts a thread handles, each `classify` clearing
+/// it: its buffers are allocated once per thread, not per text and word
+/// (allocation was a fifth of `perturb`'s time on long sentences).
+#[derive(Debug, Default)]
+pub struct Classified<'l> {
+    pub counts: WordCounts,
+    pub eligible: Vec<Eligible>,
+    options: Vec<(Lang, Cow<'l, [u32]>)>,
+    spans: Vec<ByteSpan>,
+    key: String,
+    chosen: Vec<usize>,
+}
+
+impl<'l> Classified<'l> {
+    /// The candidates of an eligible word per language, none empty.
+    pub fn options(&self, word: &Eligible) -> &[(Lang, Cow<'l, [u32]>)] {
+        &self.options[word.options.0 as usize..word.options.1 as usize]
+    }
+}
+
+/// Classifies the words of `text` into `out`. A word is eligible when it is
+/// not a stop word, lies outside every protected span and has at least one
+/// candidate.
 ///
 /// A candidate is a related lexicon entry whose replacement, in the word's
 /// casing, differs from the word ignoring case (by lookup key): a chosen edit
@@ -221,23 +191,39 @@ pub fn classify<'l>(
     protect: &[ByteSpan],
     lexicon: &'l Lexicon,
     options: &CandidateOptions,
-) -> (Vec<Eligible<'l>>, WordCounts) {
+    out: &mut Classified<'l>,
+) {
     let words = lexicon.words(options.lang);
-    let mut dictionaries: Vec<&dyn WordLookup> = vec![&words];
-    if let Some(stopwords) = options.stopwords {
-        dictionaries.push(stopwords);
-    }
-    let spans = segment(text, &dictionaries);
-    let mut counts = WordCounts {
-        words: spans.len(),
+    let (only, both): ([&dyn WordLookup; 1], [&dyn WordLookup; 2]);
+    let dictionaries: &[&dyn WordLookup] = match options.stopwords {
+        Some(stopwords) => {
+            both = [&words, stopwords];
+            &both
+        }
+        None => {
+            only = [&words];
+            &only
+        }
+    };
+    segment_into(text, dictionaries, &mut out.spans);
+    out.counts = WordCounts {
+        words: out.spans.len(),
         ..WordCounts::default()
     };
-    let mut eligible = Vec::new();
-    let mut key = String::new();
-    for span in spans {
+    out.eligible.clear();
+    out.options.clear();
+    let Classified {
+        counts,
+        eligible,
+        options: found,
+        spans,
+        key,
+        ..
+    } = out;
+    for &span in spans.iter() {
         let word = &text[span.0..span.1];
-        word_key_into(word, &mut key);
-        if options.stopwords.is_some_and(|s| s.contains_key(&key)) {
+        let key = word_key_in(word, key);
+        if options.stopwords.is_some_and(|s| s.contains_key(key)) {
             counts.stopwords += 1;
             continue;
         }
@@ -245,43 +231,44 @@ pub fn classify<'l>(
             counts.protected += 1;
             continue;
         }
-        let casing = casing_of(word);
-        let found: Vec<(Lang, Cow<'l, [u32]>)> = lexicon
-            .related_by_key(&key, options.lang, &options.targets)
-            .into_iter()
-            .filter_map(|(lang, ids)| {
-                let ids = changing_candidates(ids, casing, &key, lexicon);
-                (!ids.is_empty()).then_some((lang, ids))
-            })
-            .collect();
-        if found.is_empty() {
+        let start = found.len();
+        let mut runs = words.related(key, &options.targets).peekable();
+        if runs.peek().is_some() {
+            let casing = Casing::of(word);
+            found.extend(runs.filter_map(|run| {
+                let ids = changing_candidates(run, casing, key, lexicon);
+                (!ids.is_empty()).then_some((run.lang, ids))
+            }));
+        }
+        if found.len() == start {
             counts.no_candidate += 1;
         } else {
             counts.eligible += 1;
             eligible.push(Eligible {
                 span,
-                options: found,
+                options: (start as u32, found.len() as u32),
             });
         }
     }
-    (eligible, counts)
 }
 
-/// The ids whose forms, cased like the word, differ from it ignoring case. In
-/// the lexicon's own casing they always do, so only a cased word pays for
-/// spelling its candidates out.
+/// The ids of `run` whose forms, cased like the word, differ from it ignoring
+/// case. In the lexicon's own casing they always do, and so they do in any
+/// casing that leaves every key of the run unchanged (nearly always, as the
+/// lexicon knows): only then are forms spelled out.
 fn changing_candidates<'l>(
-    ids: &'l [u32],
+    run: RelatedRun<'l>,
     casing: Casing,
     key: &str,
     lexicon: &Lexicon,
 ) -> Cow<'l, [u32]> {
-    if casing == Casing::Keep {
+    let ids = run.ids;
+    if !run.changing_key.contains(casing) {
         return Cow::Borrowed(ids);
     }
     let mut cased_key = String::new();
     let mut changes = |id: u32| {
-        word_key_into(&apply_casing(casing, lexicon.form(id)), &mut cased_key);
+        word_key_into(&casing.apply(lexicon.form(id)), &mut cased_key);
         cased_key != key
     };
     match ids.iter().position(|&id| !changes(id)) {
@@ -300,31 +287,31 @@ fn changing_candidates<'l>(
 }
 
 /// Eligible words of `text` with their candidates spelled out, each in the
-/// original word's casing: the search space of an adversary.
-pub fn candidates(
+/// original word's casing: the search space of an adversary. `scratch` is
+/// reused across texts, as for [`classify`].
+pub fn candidates<'l>(
     text: &str,
     protect: &[ByteSpan],
-    lexicon: &Lexicon,
+    lexicon: &'l Lexicon,
     options: &CandidateOptions,
+    scratch: &mut Classified<'l>,
 ) -> Vec<WordCandidates> {
-    classify(text, protect, lexicon, options)
-        .0
-        .into_iter()
+    classify(text, protect, lexicon, options, scratch);
+    scratch
+        .eligible
+        .iter()
         .map(|e| {
             let word = &text[e.span.0..e.span.1];
+            let casing = Casing::of(word);
             WordCandidates {
                 span: e.span,
                 word: word.to_string(),
-                options: e
-                    .options
-                    .into_iter()
+                options: scratch
+                    .options(e)
+                    .iter()
                     .map(|(lang, ids)| {
-                        (
-                            lang,
-                            ids.iter()
-                                .map(|&id| match_case(word, lexicon.form(id)))
-                                .collect(),
-                        )
+                        let forms = ids.iter().map(|&id| casing.apply(lexicon.form(id)));
+                        (*lang, forms.collect())
                     })
                     .collect(),
             }
@@ -342,15 +329,15 @@ pub fn candidates(
 /// words changed is therefore `rate`, and each edit changes its word.
 pub fn choose_edits(
     text: &str,
-    eligible: &[Eligible],
+    classified: &mut Classified,
     lexicon: &Lexicon,
     rng: &mut ItemRng,
     rate: f64,
     max_edits: Option<usize>,
 ) -> Vec<PlannedEdit> {
-    let mut chosen: Vec<usize> = (0..eligible.len())
-        .filter(|_| rng.next_f64() < rate)
-        .collect();
+    let mut chosen = std::mem::take(&mut classified.chosen);
+    chosen.clear();
+    chosen.extend((0..classified.eligible.len()).filter(|_| rng.next_f64() < rate));
     if let Some(limit) = max_edits {
         if chosen.len() > limit {
             for j in 0..limit {
@@ -361,11 +348,12 @@ pub fn choose_edits(
             chosen.sort_unstable();
         }
     }
-    chosen
-        .into_iter()
-        .map(|i| {
-            let word = &eligible[i];
-            let (lang, ids) = &word.options[rng.below(word.options.len())];
+    let edits = chosen
+        .iter()
+        .map(|&i| {
+            let word = &classified.eligible[i];
+            let options = classified.options(word);
+            let (lang, ids) = &options[rng.below(options.len())];
             let form = lexicon.form(ids[rng.below(ids.len())]);
             PlannedEdit {
                 span: word.span,
@@ -373,7 +361,9 @@ pub fn choose_edits(
                 lang: *lang,
             }
         })
-        .collect()
+        .collect();
+    classified.chosen = chosen;
+    edits
 }
 
 /// Applies non-overlapping edits (any order) to `text`.
@@ -450,18 +440,19 @@ pub fn perturb_batch(
     texts
         .par_iter()
         .enumerate()
-        .map(|(i, text)| {
+        .map_init(Classified::default, |classified, (i, text)| {
             let spans = protect.get(i).map_or(&[][..], Vec::as_slice);
-            let (eligible, counts) = classify(text, spans, lexicon, &options.candidates);
+            classify(text, spans, lexicon, &options.candidates, classified);
             let mut rng = ItemRng::for_item(options.seed, i as u64);
             let edits = choose_edits(
                 text,
-                &eligible,
+                classified,
                 lexicon,
                 &mut rng,
                 options.rate,
                 options.max_edits,
             );
+            let counts = classified.counts;
             apply(text, edits).map(|p| Perturbed { counts, ..p })
         })
         .collect()
@@ -528,6 +519,15 @@ mod tests {
         ])
     }
 
+    fn candidates_of(
+        text: &str,
+        protect: &[ByteSpan],
+        lexicon: &Lexicon,
+        options: &CandidateOptions,
+    ) -> Vec<WordCandidates> {
+        candidates(text, protect, lexicon, options, &mut Classified::default())
+    }
+
     fn options(mode: Mode, stopwords: Option<&WordSet>) -> CandidateOptions<'_> {
         CandidateOptions::new(lang("en"), mode, &[lang("de"), lang("fr")], stopwords).unwrap()
     }
@@ -535,7 +535,7 @@ mod tests {
     #[test]
     fn candidates_follow_mode_case_protection_and_stopwords() {
         let lex = lexicon();
-        let found = candidates("The BIG dog", &[], &lex, &options(Mode::Synonym, None));
+        let found = candidates_of("The BIG dog", &[], &lex, &options(Mode::Synonym, None));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].word, "BIG");
         assert_eq!(
@@ -544,7 +544,7 @@ mod tests {
         );
 
         let stop = WordSet::new(["the"]);
-        let found = candidates(
+        let found = candidates_of(
             "The big dog",
             &[(4, 7)],
             &lex,
@@ -557,7 +557,7 @@ mod tests {
             vec![(lang("de"), vec!["Hund".to_string()])]
         );
 
-        let found = candidates("big", &[], &lex, &options(Mode::Mixed, None));
+        let found = candidates_of("big", &[], &lex, &options(Mode::Mixed, None));
         let langs: Vec<&str> = found[0].options.iter().map(|(l, _)| l.code()).collect();
         assert_eq!(langs, ["en", "de", "fr"]);
     }
@@ -629,7 +629,7 @@ mod tests {
             vec![(tr, "kır".into()), (tr, "kir".into())],
         ]);
         let de_opts = CandidateOptions::new(de, Mode::Synonym, &[], None).unwrap();
-        let found = candidates("STRASSE strasse", &[], &lex, &de_opts);
+        let found = candidates_of("STRASSE strasse", &[], &lex, &de_opts);
         assert_eq!(
             found[0].options,
             vec![(de, vec!["WEG".to_string()])],
@@ -641,10 +641,11 @@ mod tests {
         );
         // Turkish "KIR" is the key "kir"; its synonym "kır" upper-cases to "KIR".
         let tr_opts = CandidateOptions::new(tr, Mode::Synonym, &[], None).unwrap();
-        let (eligible, counts) = classify("KIR kir", &[], &lex, &tr_opts);
-        assert_eq!(eligible.len(), 1);
+        let mut classified = Classified::default();
+        classify("KIR kir", &[], &lex, &tr_opts, &mut classified);
+        assert_eq!(classified.eligible.len(), 1);
         assert_eq!(
-            counts,
+            classified.counts,
             WordCounts {
                 words: 2,
                 no_candidate: 1,
@@ -721,13 +722,5 @@ mod tests {
         assert_eq!(map_position(&spans, 5, true), 7);
         assert_eq!(map_position(&spans, 6, false), 8);
         assert_eq!(map_position(&spans, 8, true), 10);
-    }
-
-    #[test]
-    fn match_case_follows_the_original() {
-        assert_eq!(match_case("Big", "large"), "Large");
-        assert_eq!(match_case("BIG", "large"), "LARGE");
-        assert_eq!(match_case("big", "Hund"), "Hund");
-        assert_eq!(match_case("大", "large"), "large");
     }
 }
