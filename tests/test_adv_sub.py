@@ -99,3 +99,10 @@ def test_adv_sub_needs_a_lexicon_language_to_switch_into(tmp_path: Path) -> None
     assert loaded is not None
     with pytest.raises(ConfigError, match="codeswitch needs a lexicon with translations"):
         codeswitch_targets(config, loaded[0])
+
+
+def test_adv_sub_trains_qa_with_its_answers_kept(tiny: str, tmp_path: Path) -> None:  # noqa: F811
+    # The QA rebuild asserts every answer survives its example's substitutions.
+    result = train(small("qa", tiny, tmp_path / "run", max_steps=2, eval_every=2, method=("adv-sub",), curriculum="relevance"))
+    assert result.results["adversary"]["examples"] > 0
+    assert [r["open_share"] for r in _records(tmp_path / "run", "curriculum")] == [0.25, 1.0]

@@ -172,7 +172,7 @@ def load_run_lexicon(config: TrainConfig) -> tuple[Lexicon, list[str]] | None:
     if not config.lexicon and not config.uses_smoke_sample:
         log.warning("no --lexicon given: using the smoke sample's tiny lexicon, which covers almost no real text")
     for p in paths:
-        if not Path(p).expanduser().is_file():
+        if not Path(p).expanduser().exists():
             raise FileNotFoundError(f"lexicon file not found: {p}")
     return load_lexicon([Path(p).expanduser() for p in paths]), paths
 

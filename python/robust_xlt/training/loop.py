@@ -505,7 +505,11 @@ def _check_same_runtime(out: Path, saved: dict[str, Any], current: dict[str, Any
 def _finished_run(out: Path) -> RunResult:
     import json
 
-    results = json.loads((out / RESULTS_JSON).read_text(encoding="utf-8"))
+    path = out / RESULTS_JSON
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ckpt.CheckpointError(f"{path}: the finished run's results cannot be read ({exc}); nothing was changed") from None
     log.info("%s already finished; nothing to resume", out)
     return RunResult(out, results, markdown_table(results))
 
