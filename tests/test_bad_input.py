@@ -369,9 +369,6 @@ def test_qa_features_refuse_an_answer_not_in_its_context(qa_tokenizer: Any, answ
 
 OMW_HEADER = "# Open Multilingual Wordnet\teng\thttp://x\tCC BY 4.0\n"
 BOM = "\ufeff"
-RUST_BOM = pytest.mark.xfail(
-    strict=True, reason="rust/src/lexicon.rs read_lines keeps a UTF-8 BOM as part of the first line (fix in Rust)"
-)
 
 LEXICON_CASES = [
     # (id, file name, content, format, fragments besides the path, marks)
@@ -383,7 +380,7 @@ LEXICON_CASES = [
     ("tsv-empty-word", "lex.tsv", "en\tbig\tde\t \n", None, [":1:", "empty word"], ()),
     ("tsv-not-utf8", "lex.tsv", b"en\tbig\tde\tgro\xdf\n", None, [":1:", "not valid UTF-8"], ()),
     ("tsv-utf16", "lex.tsv", "en\tbig\tde\tgroß\n".encode("utf-16"), None, [":1:", "not valid UTF-8"], ()),
-    ("tsv-bom", "lex.tsv", BOM + "en\tbig\tde\tgroß\n", None, ["CHECK-BOM"], (RUST_BOM,)),
+    ("tsv-bom", "lex.tsv", BOM + "en\tbig\tde\tgroß\n", None, ["CHECK-BOM"], ()),
     ("unknown-name", "lexicon.txt", "big large\n", None, ["cannot tell the lexicon format", "SRC-TGT.txt"], ()),
     ("unknown-format", "lex.tsv", "en\tbig\ten\tlarge\n", "xml", ["unknown lexicon format 'xml'"], ()),
     ("muse-unknown-language", "en-xx.txt", "big gross\n", None, ["'xx' is not a known language code"], ()),
@@ -395,7 +392,7 @@ LEXICON_CASES = [
     ("muse-empty", "en-de.txt", "", None, ["no lexicon entries"], ()),
     ("muse-blank-lines", "en-de.txt", "\n \n\n", None, ["no lexicon entries"], ()),
     ("muse-not-utf8", "en-de.txt", b"big gro\xdf\n", None, [":1:", "not valid UTF-8"], ()),
-    ("muse-bom", "en-de.txt", BOM + "big groß\n", None, ["CHECK-BOM"], (RUST_BOM,)),
+    ("muse-bom", "en-de.txt", BOM + "big groß\n", None, ["CHECK-BOM"], ()),
     ("omw-two-columns", "wn.tab", OMW_HEADER + "0001-n\teng:lemma\n", None, [":2:", "found 2 column(s)"], ()),
     ("omw-unknown-prefix", "wn.tab", OMW_HEADER + "0001-n\txx:lemma\tdog\n", None, [":2:", "unknown language code \"xx\""], ()),
     ("omw-no-prefix-no-header", "wn.tab", "0001-n\tlemma\tdog\n", None, [":1:", "no language prefix", "no header"], ()),
@@ -404,7 +401,7 @@ LEXICON_CASES = [
     ("omw-header-only", "wn.tab", OMW_HEADER, None, ["no lexicon entries"], ()),
     ("omw-definitions-only", "wn.tab", OMW_HEADER + "0001-n\teng:def\ta dog\n", None, ["no words"], ()),
     ("omw-not-utf8", "wn.tab", OMW_HEADER.encode() + b"0001-n\teng:lemma\tcaf\xe9\n", None, [":2:", "not valid UTF-8"], ()),
-    ("omw-bom-header", "wn.tab", BOM + OMW_HEADER + "0001-n\tlemma\tdog\n0001-n\tlemma\thound\n", None, ["CHECK-BOM"], (RUST_BOM,)),
+    ("omw-bom-header", "wn.tab", BOM + OMW_HEADER + "0001-n\tlemma\tdog\n0001-n\tlemma\thound\n", None, ["CHECK-BOM"], ()),
 ]
 
 
@@ -607,7 +604,6 @@ def test_cli_bad_lexicon(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     expect_cli_error(argv, [str(lexicon), *fragments], capsys)
 
 
-@pytest.mark.xfail(strict=True, reason="training/augment.py load_run_lexicon says 'not found' for a folder (lead's file)")
 def test_cli_lexicon_folder(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "lexicons"
     folder.mkdir()
@@ -743,13 +739,7 @@ RUN_CASES = [
     ("resume-config-not-utf8", {"config.toml": b"[run]\nmodel = \"\xe9\"\n"}, True, ["config.toml", "not UTF-8"]),
     ("resume-config-bad-value", {"config.toml": "[optimization]\nbatch_size = -1\n"}, True, ["config.toml", "batch_size must be at least 1"]),
     ("resume-config-other-run", {"config.toml": "[run]\nseed = 7\n"}, True, ["config.toml", "another config", "task: 'xnli' -> 'pawsx'"]),
-    pytest.param(
-        {"config.toml": "SAVED", "results.json": "{oops"},
-        True,
-        ["results.json"],
-        id="resume-results-not-json",
-        marks=pytest.mark.xfail(strict=True, reason="training/loop.py _finished_run reads results.json without naming it (lead's file)"),
-    ),
+    pytest.param({"config.toml": "SAVED", "results.json": "{oops"}, True, ["results.json"], id="resume-results-not-json"),
     ("state-missing", {"resume/trainable.safetensors": b""}, True, ["state.json", "cannot read"]),
     ("state-not-json", {"resume/state.json": "{oops"}, True, ["state.json", "cannot read"]),
     ("state-not-utf8", {"resume/state.json": b"{\"step\": \"\xe9\"}"}, True, ["state.json", "cannot read"]),

@@ -515,8 +515,10 @@ fn muse_languages(path: &Path) -> Option<(Lang, Lang)> {
 /// naming it.
 fn read_lines(path: &Path) -> Result<Vec<(usize, String)>> {
     let bytes = fs::read(path).map_err(|e| CoreError::from_io(path, e))?;
-    bytes
-        .split(|&b| b == b'\n')
+    // A UTF-8 byte-order mark (editors on Windows write one) is not part of the
+    // first word, language code or header.
+    let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    text.split(|&b| b == b'\n')
         .enumerate()
         .map(|(i, line)| {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
