@@ -139,7 +139,42 @@ def generalized_tables(specs: list[str]) -> str:
         matrix = [f"{name} ({g['count']} pairs a cell)", "", "| first \\ second | " + " | ".join(langs) + " |", "|---|" + "---:|" * len(langs)]
         matrix += [f"| {a} | " + " | ".join(f"{g['accuracy'][a][b]:.0f}" for b in langs) + " |" for a in langs]
         matrices.append("\n".join(matrix))
-    return "\n".join(out + summary + [""] + ["\n\n".join(matrices), ""])
+    return "\n".join(out + summary + [""] + _generalized_paired(specs) + ["\n\n".join(matrices), ""])
+
+
+def _mixed_records(folder: Path) -> dict[tuple[str, str, str], float]:
+    out = {}
+    for line in (folder / "predictions-generalized.jsonl").read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        if r["first"] != r["second"]:
+            out[(r["first"], r["second"], r["id"])] = 100.0 * float(r["correct"])
+    return out
+
+
+def _generalized_paired(specs: list[str]) -> list[str]:
+    """Each run after the first against it on the mixed-language pairs (off the
+    diagonal), paired by (first language, second language, id)."""
+    if len(specs) < 2:
+        return []
+    import numpy as np
+    from scipy import stats
+
+    runs = [(spec.partition("=")[0], Path(spec.partition("=")[2])) for spec in specs]
+    base = _mixed_records(runs[0][1])
+    out = [f"paired difference from {runs[0][0]} on the mixed-language pairs (accuracy, points; 95% bootstrap interval; permutation p)", ""]
+    out += ["| run | difference | pairs |", "|---|---|---:|"]
+
+    def mean_diff(u: np.ndarray, v: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.mean(u - v, axis=axis)
+
+    for name, folder in runs[1:]:
+        other = _mixed_records(folder)
+        keys = sorted(set(other) & set(base))
+        x, y = np.array([other[k] for k in keys]), np.array([base[k] for k in keys])
+        ci = stats.bootstrap((x, y), mean_diff, paired=True, n_resamples=2000, random_state=0).confidence_interval
+        p = stats.permutation_test((x, y), mean_diff, permutation_type="samples", n_resamples=2000, random_state=0).pvalue
+        out.append(f"| {name} | {float(np.mean(x - y)):+.1f} [{ci.low:+.1f}, {ci.high:+.1f}], p {p:.3f} | {len(keys)} |")
+    return out + [""]
 
 
 def main() -> None:

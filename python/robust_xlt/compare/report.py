@@ -283,8 +283,20 @@ def _attack(runs: dict[int, Run], metrics: list[str], low: list[str]) -> dict[st
     return out
 
 
+def _with_averages(matrix: dict[str, Any]) -> dict[str, Any]:
+    """A generalized matrix in the current layout: files written before the QA matrices
+    (2026-12-01) hold only ``accuracy`` and its same/mixed averages at the top level."""
+    if "metrics" in matrix:
+        return matrix
+    return {
+        **matrix,
+        "metrics": ["accuracy"],
+        "averages": {"accuracy": {"same": matrix.get("same_average"), "mixed": matrix.get("mixed_average")}},
+    }
+
+
 def _generalized(runs: dict[int, Run]) -> dict[str, Any] | None:
-    matrices = {s: r.generalized for s, r in runs.items() if r.generalized is not None}
+    matrices = {s: _with_averages(r.generalized) for s, r in runs.items() if r.generalized is not None}
     if not matrices:
         return None
     seeds = sorted(matrices)
