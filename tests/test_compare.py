@@ -401,3 +401,15 @@ def _saved_threads(run_dir: Path) -> int:
     from robust_xlt.training import load_toml
 
     return int(load_toml(run_dir / "config.toml")["threads"])
+
+
+def test_generalized_matrices_of_the_old_layout_are_read() -> None:
+    # Files written before the per-metric layout hold accuracy and its averages only.
+    from robust_xlt.compare.report import _with_averages
+
+    old = {"languages": ["en", "de"], "accuracy": {"en": {"en": 60.0, "de": 50.0}, "de": {"en": 40.0, "de": 55.0}},
+           "count": 10, "same_average": 57.5, "mixed_average": 45.0}
+    new = _with_averages(old)
+    assert new["metrics"] == ["accuracy"]
+    assert new["averages"]["accuracy"] == {"same": 57.5, "mixed": 45.0}
+    assert _with_averages(new) is new
