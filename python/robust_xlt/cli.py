@@ -302,6 +302,14 @@ def add_attack_parser(sub: Any) -> None:
         help="substitutions verified per kept state and search round [default: %(default)s]",
     )
     g.add_argument(
+        "--max-rounds",
+        type=int,
+        metavar="N",
+        default=d.max_rounds,
+        help="stop the search after N rounds with the best states found (default: until every example "
+        "succeeds or runs out of substitutions; QA, whose goal is an F1 of 0, may need a cap to be affordable)",
+    )
+    g.add_argument(
         "--per-word",
         type=int,
         metavar="N",
@@ -453,6 +461,7 @@ def _attack_config(args: argparse.Namespace, lexicon: Any) -> Any:
             beam_width=args.beam_width,
             per_round=args.per_round,
             per_word=args.per_word,
+            max_rounds=args.max_rounds,
             ranking=args.ranking,
             min_similarity=similarity,
             stopwords=args.attack_stopwords,
@@ -461,7 +470,7 @@ def _attack_config(args: argparse.Namespace, lexicon: Any) -> Any:
         )
     except ValueError as exc:
         # AttackConfig names its fields; the user typed flags.
-        names = ("beam_width", "per_round", "per_word", "batch_size", "query_batch_size", "min_similarity")
+        names = ("beam_width", "per_round", "per_word", "max_rounds", "batch_size", "query_batch_size", "min_similarity")
         message = str(exc)
         for name in names:
             flag = "--attack-batch-size" if name == "batch_size" else f"--{name.replace('_', '-')}"
