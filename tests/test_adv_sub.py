@@ -106,3 +106,13 @@ def test_adv_sub_trains_qa_with_its_answers_kept(tiny: str, tmp_path: Path) -> N
     result = train(small("qa", tiny, tmp_path / "run", max_steps=2, eval_every=2, method=("adv-sub",), curriculum="relevance"))
     assert result.results["adversary"]["examples"] > 0
     assert [r["open_share"] for r in _records(tmp_path / "run", "curriculum")] == [0.25, 1.0]
+
+
+def test_the_search_stops_after_its_rounds(tiny: str) -> None:  # noqa: F811
+    # One clean query per example, then at most rounds x per_round verified variants.
+    adversary, model, _ = _adversary(tiny, adv_sub_share=1.0, adv_sub_budget=1.0, adv_sub_rounds=1, adv_sub_per_round=2)
+    _, stats = adversary(model, _batch(), step=0)
+    assert stats is not None and stats.examples == 12
+    assert stats.queries <= 12 * (1 + 1 * 2)
+    _, more = _adversary(tiny, adv_sub_share=1.0, adv_sub_budget=1.0, adv_sub_rounds=3, adv_sub_per_round=2)[0](model, _batch(), step=0)
+    assert more is not None and more.queries >= stats.queries
