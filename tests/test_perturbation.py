@@ -329,3 +329,35 @@ def test_real_lexicon_perturbation_equals_the_reference(shared_lexicon: Lexicon)
         assert as_tuples(got) == reference_perturb(texts, cands, rate=0.6, seed=7)
         assert [counts_of(p) for p in got] == reference_counts_of(texts, "en", shared_lexicon, cands)
         assert any(p.edits for p in got)
+
+
+@st.composite
+def _text_and_edits(draw):
+    """A text of words and spaces and non-overlapping edits of whole words, some of
+    them deletions (empty replacements)."""
+    words = draw(st.lists(st.text(alphabet="abcé漢", min_size=1, max_size=4), min_size=1, max_size=8))
+    text = " ".join(words)
+    starts = [sum(len(w) + 1 for w in words[:i]) for i in range(len(words))]
+    chosen = draw(st.lists(st.integers(0, len(words) - 1), unique=True, max_size=len(words)))
+    edits = [
+        (starts[i], starts[i] + len(words[i]), draw(st.sampled_from(["", "x", "longer"])), "en") for i in sorted(chosen)
+    ]
+    return text, edits
+
+
+@given(case=_text_and_edits())
+@settings(max_examples=200, deadline=None)
+def test_map_span_back_inverts_map_span_around_deletions(case) -> None:
+    # Issue 10's fuzz finding: a deletion broke the inverse. Every span that touches no
+    # edited word maps forward and back to itself.
+    from robust_xlt.perturbation import apply_edits
+
+    text, edits = case
+    (p,) = apply_edits([text], [edits])
+    for start in range(len(text) + 1):
+        for end in range(start, len(text) + 1):
+            if start == end or any(start < b and a < end for a, b, _, _ in edits):
+                continue
+            if any(a == b for a, b, _, _ in edits):
+                raise AssertionError("edits are whole words")
+            assert p.map_span_back(*p.map_span(start, end)) == (start, end), (text, edits, start, end)

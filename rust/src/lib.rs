@@ -295,10 +295,14 @@ mod _core {
                 .into());
             }
             let spans = self.spans(forward);
-            Ok((
+            let (from, to) = (
                 core_perturb::map_position(&spans, start, false),
                 core_perturb::map_position(&spans, end, true),
-            ))
+            );
+            // An empty span at a deleted word maps after it as a start and before it
+            // as an end: it grows to cover the deleted word, as a span cutting an
+            // edited word grows to cover its replacement.
+            Ok((from.min(to), from.max(to)))
         }
     }
 

@@ -463,7 +463,21 @@ pub fn perturb_batch(
 /// start) or end (for a span end), so a span never cuts a replacement.
 pub fn map_position(spans: &[(ByteSpan, ByteSpan)], position: usize, is_end: bool) -> usize {
     let mut shift: isize = 0;
-    for &((from_start, from_end), (to_start, to_end)) in spans {
+    for (i, &((from_start, from_end), (to_start, to_end))) in spans.iter().enumerate() {
+        if from_start == from_end && position == from_start {
+            // An empty from-span is a deleted word seen from the perturbed text: a
+            // span ending here ends before it, one starting here starts after it
+            // (after every word deleted at this point), so map_span_back inverts
+            // map_span around deletions too.
+            if is_end {
+                return to_start;
+            }
+            return spans[i..]
+                .iter()
+                .take_while(|&&((s, e), _)| s == position && e == position)
+                .last()
+                .map_or(to_end, |&(_, (_, end))| end);
+        }
         if position <= from_start {
             break;
         }
@@ -722,5 +736,21 @@ mod tests {
         assert_eq!(map_position(&spans, 5, true), 7);
         assert_eq!(map_position(&spans, 6, false), 8);
         assert_eq!(map_position(&spans, 8, true), 10);
+    }
+
+    #[test]
+    fn deletions_map_back_to_the_text_around_them() {
+        // "x abc y" with "abc" deleted is "x  y"; backward spans are empty from-spans.
+        let back = [((2, 2), (2, 5))];
+        assert_eq!(map_position(&back, 2, false), 5); // " y" starts after the deleted word
+        assert_eq!(map_position(&back, 2, true), 2); // "x " ends before it
+        assert_eq!(map_position(&back, 4, true), 7);
+        // Two words deleted at one point ("AB c" -> " c"): a start lies after both.
+        let both = [((0, 0), (0, 1)), ((1, 1), (1, 2))];
+        let same_point = [((0, 0), (0, 1)), ((0, 0), (1, 2))];
+        assert_eq!(map_position(&same_point, 0, false), 2);
+        assert_eq!(map_position(&same_point, 0, true), 0);
+        assert_eq!(map_position(&same_point, 2, true), 4);
+        assert_eq!(map_position(&both, 0, false), 1);
     }
 }
