@@ -29,7 +29,7 @@ from robust_xlt.adversary.config import Ranking
 from robust_xlt.adversary.space import ExampleSpace
 from robust_xlt.adversary.victims import GradientPass, Victim
 
-__all__ = ["ExampleRanking", "align_words", "rank"]
+__all__ = ["ExampleRanking", "align_words", "rank", "words_of"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class ExampleRanking:
     importance: np.ndarray
 
 
-def _words(space: ExampleSpace) -> tuple[list[tuple[int, int, int]], list[int]]:
+def words_of(space: ExampleSpace) -> tuple[list[tuple[int, int, int]], list[int]]:
     """The example's distinct words (slot, start, end) in order, and each substitution's word."""
     index: dict[tuple[int, int], int] = {}
     words: list[tuple[int, int, int]] = []
@@ -73,7 +73,7 @@ def align_words(words: Sequence[Sequence[tuple[int, int, int]]], grads: Gradient
 
 def rank(spaces: Sequence[ExampleSpace], grads: GradientPass, victim: Victim, mode: Ranking) -> list[ExampleRanking]:
     """Each example's substitutions in the order the search tries them (module docstring)."""
-    per_example = [_words(space) for space in spaces]
+    per_example = [words_of(space) for space in spaces]
     words = [w for w, _ in per_example]
     tokens, owner = align_words(words, grads)
     n_words = sum(len(w) for w in words)

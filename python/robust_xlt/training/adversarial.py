@@ -26,6 +26,7 @@ changeable words open and protects the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -38,7 +39,7 @@ import torch
 
 from robust_xlt._core import Lexicon
 from robust_xlt.adversary import AttackConfig, attack, build_space, victim_for
-from robust_xlt.adversary.ranking import align_words
+from robust_xlt.adversary.ranking import align_words, words_of
 from robust_xlt.perturbation import Span
 from robust_xlt.tasks import InputSettings, Task
 from robust_xlt.training import rng
@@ -97,8 +98,7 @@ class AdversaryStats:
         return out
 
     def to_state(self) -> dict[str, Any]:
-        counts = ("steps", "examples", "attacked", "successes", "changed", "words", "queries", "seconds")
-        return {**{k: getattr(self, k) for k in counts}, "by_budget": dict(self.by_budget)}
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None) -> AdversaryStats:
@@ -133,7 +133,7 @@ class OnlineAdversary:
         draw = np.random.default_rng(rng.derive_seed(self.seed, step, rng.ADV_SUB))
         chosen = sorted(draw.choice(n, size=k, replace=False).tolist())
         budget = self.attack_config.budget * strength
-        config = AttackConfig(**{**_fields(self.attack_config), "budget": budget, "batch_size": max(k, 1)})
+        config = dataclasses.replace(self.attack_config, budget=budget, batch_size=k)
         start = time.perf_counter()
         result = attack(
             self.task,
@@ -156,10 +156,6 @@ class OnlineAdversary:
             stats.words += record.words
             out[i] = record.example
         return out, stats
-
-
-def _fields(config: AttackConfig) -> dict[str, Any]:
-    return {name: getattr(config, name) for name in config.__dataclass_fields__}
 
 
 def build_adversary(c: TrainConfig, task: Task, tokenizer: Any, settings: InputSettings, lexicon: Lexicon, targets: tuple[str, ...]) -> OnlineAdversary:
@@ -202,12 +198,7 @@ def relevance_protection(
     relevance curriculum keeps this step. Relevance ties keep text order. The model's
     mode is restored; its parameter gradients are untouched."""
     spaces = build_space(task, examples, lexicon, config)
-    words: list[list[tuple[int, int, int]]] = []
-    for space in spaces:
-        seen: dict[tuple[int, int], tuple[int, int, int]] = {}
-        for s in space.substitutions:
-            seen.setdefault((s.slot, s.start), (s.slot, s.start, s.end))
-        words.append(sorted(seen.values()))
+    words = [words_of(space)[0] for space in spaces]
     protect: Protect = [[[] for _ in space.texts] for space in spaces]
     if not any(words):
         return protect
