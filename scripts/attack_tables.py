@@ -17,16 +17,39 @@ data) for the rows of a table to be comparable; the script checks the counts.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
 
-def _load(spec: str) -> tuple[str, dict[str, Any]]:
+def _spec(spec: str) -> tuple[str, Path]:
+    """NAME=DIR, or DIR named after itself."""
     name, _, folder = spec.partition("=")
     if not folder:
         name, folder = Path(spec).name, spec
-    return name, json.loads((Path(folder) / "attack.json").read_text(encoding="utf-8"))
+    return name, Path(folder)
+
+
+def _load(spec: str) -> tuple[str, dict[str, Any]]:
+    name, folder = _spec(spec)
+    return name, json.loads((folder / "attack.json").read_text(encoding="utf-8"))
+
+
+def _paired(a: dict[Any, float], b: dict[Any, float]) -> tuple[float, float, float, float, int]:
+    """(mean of a - b, 95% paired bootstrap interval, paired permutation p, pairs) over
+    the keys both hold (scipy.stats.bootstrap, scipy.stats.permutation_test)."""
+    import numpy as np
+    from scipy import stats
+
+    def mean_diff(u: np.ndarray, v: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.mean(u - v, axis=axis)
+
+    keys = sorted(set(a) & set(b))
+    x, y = np.array([a[k] for k in keys]), np.array([b[k] for k in keys])
+    ci = stats.bootstrap((x, y), mean_diff, paired=True, n_resamples=2000, random_state=0).confidence_interval
+    p = stats.permutation_test((x, y), mean_diff, permutation_type="samples", n_resamples=2000, random_state=0).pvalue
+    return float(np.mean(x - y)), float(ci.low), float(ci.high), float(p), len(keys)
 
 
 def _budget_key(budget: float) -> str:
@@ -76,13 +99,14 @@ def attack_tables(runs: list[tuple[str, dict[str, Any]]], metric: str) -> str:
     return "\n".join(out)
 
 
-def _after(folder: Path, lang: str, budget: float) -> dict[str, float]:
-    """example id -> 100 x correct after the attack at ``budget`` (attack-{lang}.jsonl)."""
-    out = {}
+@functools.lru_cache(maxsize=None)
+def _after(folder: Path, lang: str) -> dict[float, dict[str, float]]:
+    """budget -> example id -> 100 x correct after the attack (attack-{lang}.jsonl),
+    read once per file."""
+    out: dict[float, dict[str, float]] = {}
     for line in (folder / f"attack-{lang}.jsonl").read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
-        if abs(record["budget"] - budget) < 1e-9:
-            out[record["id"]] = 100.0 * float(record["after"]["correct"])
+        out.setdefault(round(record["budget"], 9), {})[record["id"]] = 100.0 * float(record["after"]["correct"])
     return out
 
 
@@ -92,13 +116,7 @@ def paired_tables(specs: list[str]) -> str:
     the low-resource ones, with a 95% paired bootstrap interval over examples
     (scipy.stats.bootstrap) and a paired permutation p (scipy.stats.permutation_test).
     One seed a run: seed variance is not in these intervals."""
-    import numpy as np
-    from scipy import stats
-
-    runs = []
-    for spec in specs:
-        name, _, folder = spec.partition("=")
-        runs.append((name, Path(folder)))
+    runs = [_spec(spec) for spec in specs]
     first = json.loads((runs[0][1] / "attack.json").read_text(encoding="utf-8"))
     source = first.get("source_lang", "en")
     langs = [lang for lang in first["languages"] if lang != source]
@@ -107,20 +125,15 @@ def paired_tables(specs: list[str]) -> str:
     out = [f"paired difference from {runs[0][0]} under attack (accuracy, points; 95% bootstrap interval over examples; permutation p)", ""]
     out += ["| run | budget | " + " | ".join(groups) + " |", "|---|---:|" + "---|" * len(groups)]
 
-    def mean_diff(u: np.ndarray, v: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.mean(u - v, axis=axis)
+    def scores(folder: Path, group: list[str], budget: float) -> dict[tuple[str, str], float]:
+        return {(lang, i): v for lang in group for i, v in _after(folder, lang)[round(budget, 9)].items()}
 
     for name, folder in runs[1:]:
         for budget in first["budgets"]:
             cells = []
             for group in groups.values():
-                a = {(lang, i): v for lang in group for i, v in _after(folder, lang, budget).items()}
-                b = {(lang, i): v for lang in group for i, v in _after(runs[0][1], lang, budget).items()}
-                keys = sorted(set(a) & set(b))
-                x, y = np.array([a[k] for k in keys]), np.array([b[k] for k in keys])
-                ci = stats.bootstrap((x, y), mean_diff, paired=True, n_resamples=2000, random_state=0).confidence_interval
-                p = stats.permutation_test((x, y), mean_diff, permutation_type="samples", n_resamples=2000, random_state=0).pvalue
-                cells.append(f"{float(np.mean(x - y)):+.1f} [{ci.low:+.1f}, {ci.high:+.1f}], p {p:.3f} (n {len(keys)})")
+                diff, low_ci, high_ci, p, n = _paired(scores(folder, group, budget), scores(runs[0][1], group, budget))
+                cells.append(f"{diff:+.1f} [{low_ci:+.1f}, {high_ci:+.1f}], p {p:.3f} (n {n})")
             out.append(f"| {name} | {budget:g} | " + " | ".join(cells) + " |")
     return "\n".join(out + [""])
 
@@ -130,10 +143,8 @@ def generalized_tables(specs: list[str]) -> str:
     summary = ["| run | same-language average | mixed-language average | difference |", "|---|---:|---:|---:|"]
     matrices = []
     for spec in specs:
-        name, _, folder = spec.partition("=")
-        if not folder:
-            name, folder = Path(spec).name, spec
-        g = json.loads((Path(folder) / "results.json").read_text(encoding="utf-8"))["generalized"]
+        name, folder = _spec(spec)
+        g = json.loads((folder / "results.json").read_text(encoding="utf-8"))["generalized"]
         summary.append(f"| {name} | {g['same_average']:.1f} | {g['mixed_average']:.1f} | {g['mixed_average'] - g['same_average']:+.1f} |")
         langs = g["languages"]
         matrix = [f"{name} ({g['count']} pairs a cell)", "", "| first \\ second | " + " | ".join(langs) + " |", "|---|" + "---:|" * len(langs)]
@@ -156,24 +167,13 @@ def _generalized_paired(specs: list[str]) -> list[str]:
     diagonal), paired by (first language, second language, id)."""
     if len(specs) < 2:
         return []
-    import numpy as np
-    from scipy import stats
-
-    runs = [(spec.partition("=")[0], Path(spec.partition("=")[2])) for spec in specs]
+    runs = [_spec(spec) for spec in specs]
     base = _mixed_records(runs[0][1])
     out = [f"paired difference from {runs[0][0]} on the mixed-language pairs (accuracy, points; 95% bootstrap interval; permutation p)", ""]
     out += ["| run | difference | pairs |", "|---|---|---:|"]
-
-    def mean_diff(u: np.ndarray, v: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.mean(u - v, axis=axis)
-
     for name, folder in runs[1:]:
-        other = _mixed_records(folder)
-        keys = sorted(set(other) & set(base))
-        x, y = np.array([other[k] for k in keys]), np.array([base[k] for k in keys])
-        ci = stats.bootstrap((x, y), mean_diff, paired=True, n_resamples=2000, random_state=0).confidence_interval
-        p = stats.permutation_test((x, y), mean_diff, permutation_type="samples", n_resamples=2000, random_state=0).pvalue
-        out.append(f"| {name} | {float(np.mean(x - y)):+.1f} [{ci.low:+.1f}, {ci.high:+.1f}], p {p:.3f} | {len(keys)} |")
+        diff, low_ci, high_ci, p, n = _paired(_mixed_records(folder), base)
+        out.append(f"| {name} | {diff:+.1f} [{low_ci:+.1f}, {high_ci:+.1f}], p {p:.3f} | {n} |")
     return out + [""]
 
 
