@@ -192,6 +192,8 @@ max_length = 48
 lr = 5e-3
 device = "cpu"
 checkpoint_interval = 0
+max_eval_examples = 3
+oracle_dev_examples = 3
 [tasks.xnli]
 task = "xnli"
 [tasks.xnli.attack]
@@ -261,14 +263,37 @@ def test_the_grid_writes_runs_attacks_and_a_report_with_figures(grid_dir: Path) 
     assert set(task["attack"]["standard"]["groups"]) == {"high-resource", "low-resource"}
     assert task["generalized"]["rs-da"]["languages"] == ["en", "sw"]
     assert task["cost"]["standard"]["ratio_to_baseline"] == pytest.approx(1.0)
-    assert task["oracle"]["available"] is False and "not available" in task["oracle"]["reason"]
+    oracle = task["oracle"]
+    assert oracle["available"] is True and oracle["dev_examples"] == {"de": 3, "zh": 3, "sw": 3}
+    for label in ("standard", "rs-da"):
+        runs = [json.loads((out / "runs" / f"xnli-{label}-seed{s}" / "results.json").read_text()) for s in (0, 1)]
+        sw = [r["oracle"]["languages"]["sw"]["accuracy"] for r in runs]
+        assert oracle["scores"][label]["accuracy"]["sw"]["values"] == sw
+        change = [r["oracle"]["target_average"]["accuracy"] - r["target_average"]["accuracy"] for r in runs]
+        assert oracle["change"][label]["accuracy"]["target_average"]["values"] == pytest.approx(change)
+    assert oracle["differences"]["rs-da"]["accuracy"]["target_average"]["n"] == 2
     md = (out / "report" / "report.md").read_text()
-    assert "not available" in md and "hierarchical bootstrap" in md and "![xnli forest](figures/xnli-forest.png)" in md
+    assert "Oracle selection: each target language" in md and "hierarchical bootstrap" in md and "![xnli forest](figures/xnli-forest.png)" in md
     csv_lines = (out / "report" / "report.csv").read_text().splitlines()
+    assert any(line.startswith("xnli,oracle_difference,rs-da,accuracy,target_average,") for line in csv_lines)
     assert csv_lines[0].startswith("task,kind,method") and any(",difference,rs-da,accuracy,average," in line for line in csv_lines)
     for kind in ("languages", "robustness", "generalized", "forest", "cost"):
         png = out / "report" / "figures" / f"xnli-{kind}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_runs_without_oracle_rows_say_the_oracle_is_not_available(grid_dir: Path, tmp_path: Path) -> None:
+    out = grid_dir / "out"
+    for name in ("xnli-standard-seed0", "xnli-rs-da-seed0"):
+        shutil.copytree(out / "runs" / name, tmp_path / name)
+    path = tmp_path / "xnli-rs-da-seed0" / "results.json"
+    results = json.loads(path.read_text())
+    del results["oracle"]
+    path.write_text(json.dumps(results))
+    report = build_report([tmp_path / "xnli-standard-seed0", tmp_path / "xnli-rs-da-seed0"], tmp_path / "report", figures=False)
+    oracle = report["tasks"]["xnli"]["oracle"]
+    assert oracle["available"] is False and "1 of 2 runs were trained without oracle dev rows" in oracle["reason"]
+    assert "**not available**" in (tmp_path / "report" / "report.md").read_text()
 
 
 def test_every_figure_labels_its_axes_and_names_languages_and_methods(grid_dir: Path) -> None:

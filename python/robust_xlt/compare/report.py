@@ -5,10 +5,12 @@ Writes into the output folder::
 
     report.md       tables and figures, with what each number means
     report.json     every number of the tables (``tasks[task]``: ``scores``,
-                    ``differences``, ``selection``, ``attack``, ``generalized``, and
-                    ``cost``, the one part that depends on the machine's load)
+                    ``differences``, ``selection``, ``oracle``, ``attack``,
+                    ``generalized``, and ``cost``, the one part that depends on the
+                    machine's load)
     report.csv      the same numbers, one row each (``kind``: score, difference,
-                    attack, attack_success, generalized, cost)
+                    oracle_score, oracle_change, oracle_difference, attack,
+                    attack_success, generalized, cost)
     figures/        robustness curves, generalized heat maps, a forest plot of the
                     differences and the training cost, PNG, one set per task
 """
@@ -135,7 +137,7 @@ def task_report(name: str, runs: list[Run], baseline: str) -> dict[str, Any]:
         "notes": notes,
         "scores": {label: _scores(by_label[label], metrics, langs) for label in labels},
         "selection": {label: _selection(by_label[label]) for label in labels},
-        "oracle": _oracle(runs),
+        "oracle": _oracle(runs, by_label, labels, baseline, metrics, langs),
     }
     out["differences"] = {}
     if baseline in by_label:
@@ -174,21 +176,43 @@ def _selection(runs: dict[int, Run]) -> dict[str, Any]:
     }
 
 
-def _oracle(runs: list[Run]) -> dict[str, Any]:
-    """An oracle score needs, at every evaluated step, dev scores in the target
-    languages and the model of that step scored on them; runs evaluate their dev set
-    in one language during training and score the targets at the selected step only."""
-    dev_langs = sorted({lang for run in runs for lang in run.dev_languages()})
-    others = [lang for lang in dev_langs if lang != runs[0].results["source_lang"]]
-    reason = (
-        f"the runs' dev evaluations during training (metrics.jsonl 'dev' events) are in {', '.join(dev_langs) or 'no language'} only"
-        if not others
-        else f"the runs hold dev scores in {', '.join(others)} but score the targets only at the step selected on their own dev set"
-    )
-    return {
-        "available": False,
-        "reason": reason + "; an oracle needs target-language dev scores at every evaluated step, so it is not available",
-    }
+def _oracle(
+    runs: list[Run], by_label: dict[str, dict[int, Run]], labels: list[str], baseline: str, metrics: list[str], langs: list[str]
+) -> dict[str, Any]:
+    """Scores under oracle selection (each target language at the step its own dev rows
+    chose, results.json's ``oracle``), when every run has them: per method the seed
+    summaries as for the English-dev-selected scores, the change from those (per
+    seed), and the difference from the baseline paired by seed."""
+    missing = [run.name for run in runs if "oracle" not in run.results]
+    if missing:
+        return {
+            "available": False,
+            "reason": f"{len(missing)} of {len(runs)} runs were trained without oracle dev rows (oracle_dev_examples 0; e.g. {missing[0]})",
+        }
+
+    def values(run: Run, key: str, m: str, selected: bool) -> float | None:
+        r = run.results if selected else run.results["oracle"]
+        block = r["languages"].get(key) if key in langs else r.get(key)
+        return None if block is None else block.get(m)
+
+    def per_seed(a: dict[int, Run], b: dict[int, Run], key: str, m: str, a_selected: bool, b_selected: bool) -> dict[str, Any]:
+        seeds = sorted(set(a) & set(b))
+        diffs = []
+        for s in seeds:
+            x, y = values(a[s], key, m, a_selected), values(b[s], key, m, b_selected)
+            if x is not None and y is not None:
+                diffs.append(x - y)
+        return seed_summary(diffs)
+
+    out: dict[str, Any] = {"available": True, "dev_examples": runs[0].results["oracle"].get("dev_examples"), "scores": {}, "change": {}, "differences": {}}
+    for label in labels:
+        group = by_label[label]
+        seeds = sorted(group)
+        out["scores"][label] = {m: {key: seed_summary([v for s in seeds if (v := values(group[s], key, m, False)) is not None]) for key in [*langs, *GROUPS]} for m in metrics}
+        out["change"][label] = {m: {key: per_seed(group, group, key, m, False, True) for key in GROUPS} for m in metrics}
+        if baseline in by_label and label != baseline:
+            out["differences"][label] = {m: {key: per_seed(group, by_label[baseline], key, m, False, False) for key in GROUPS} for m in metrics}
+    return out
 
 
 def _differences(
@@ -400,6 +424,13 @@ def _csv(report: dict[str, Any]) -> str:
                             "seeds_needed_unpaired": d["seeds_needed_unpaired"],
                         }
                     )
+        oracle = task["oracle"]
+        if oracle["available"]:
+            for kind, block in (("oracle_score", oracle["scores"]), ("oracle_change", oracle["change"]), ("oracle_difference", oracle["differences"])):
+                for label, per_metric in block.items():
+                    for m, groups in per_metric.items():
+                        for group, s in groups.items():
+                            rows.append({"task": task_name, "kind": kind, "method": label, "metric": m, "group": group, **_summary_cells(s)})
         for label, attack in task["attack"].items():
             for field in [*attack["metrics"], "success_rate"]:
                 kind = "attack_success" if field == "success_rate" else "attack"
@@ -540,11 +571,19 @@ def _difference_markdown(task: dict[str, Any], m: str, title: str, report: dict[
 
 
 def _selection_markdown(task: dict[str, Any]) -> list[str]:
+    oracle = task["oracle"]
     lines = [
         "### Model selection",
         "",
-        "The scores above are those of the model selected on the source-language dev set (XTREME's choice). "
-        f"Oracle selection on target-language dev: **not available**. {task['oracle']['reason'][0].upper()}{task['oracle']['reason'][1:]}.",
+        "The scores above are those of the model selected on the source-language dev set (XTREME's choice).",
+    ]
+    if not oracle["available"]:
+        lines[-1] += f" Oracle selection on target-language dev: **not available**. {oracle['reason'][0].upper()}{oracle['reason'][1:]}."
+    else:
+        lines += _oracle_markdown(task)
+    lines += [
+        "",
+        "Selection on the source-language dev set:",
         "",
         "| method | selected on | dev score (mean ± std) | selected step per seed | steps |",
         "|---|---|---:|---|---:|",
@@ -555,6 +594,44 @@ def _selection_markdown(task: dict[str, Any]) -> list[str]:
         best = ", ".join(str(s) for s in sel["best_step"])
         lines.append(f"| {label} | {', '.join(sel['lang'])} {sel['metric']} | {_score_cell(sel['dev_score'])} | {best} | {steps} |")
     return [*lines, ""]
+
+
+def _oracle_markdown(task: dict[str, Any]) -> list[str]:
+    oracle = task["oracle"]
+    rows = ", ".join(f"{lang} {n}" for lang, n in (oracle.get("dev_examples") or {}).items())
+    base = task["baseline"]
+    lines = [
+        "",
+        f"Oracle selection: each target language scored at the evaluation step its own dev rows chose ({rows} rows, "
+        f"after the evaluated ones and sharing no text with them); {task['source_lang']} keeps its own dev set's choice. "
+        "Change: oracle minus source-dev selection, per seed. Difference: from "
+        f"{base}, paired by seed (mean ± std [95% bootstrap interval over seeds]).",
+        "",
+    ]
+    for m in task["metrics"]:
+        title = METRIC_TITLES.get(m, m)
+        header = ["method", *(f"oracle {GROUP_TITLES[g]}" for g in GROUPS), "change, target avg", f"difference from {base}, target avg", f"difference, low-resource avg"]
+        lines += [f"{title}:", "", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+        for label in task["methods"]:
+            scores, change = oracle["scores"][label][m], oracle["change"][label][m]
+            diff = oracle["differences"].get(label, {}).get(m)
+            cells = [_score_cell(scores[g], True) for g in GROUPS]
+            cells.append(_signed_cell(change["target_average"]))
+            cells += [_signed_cell(diff["target_average"]) if diff else "–", _signed_cell(diff["low_resource_average"]) if diff else "–"]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def _signed_cell(s: dict[str, Any]) -> str:
+    if s["mean"] is None:
+        return "–"
+    text = _num(s["mean"], 2, True)
+    if s["std"] is not None:
+        text += f" ± {_num(s['std'], 2)}"
+    if s["ci_low"] is not None:
+        text += f" [{_num(s['ci_low'], 2, True)}, {_num(s['ci_high'], 2, True)}]"
+    return text
 
 
 def _attack_markdown(task: dict[str, Any]) -> list[str]:

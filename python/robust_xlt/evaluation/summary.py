@@ -40,6 +40,43 @@ def summarize(
     }
 
 
+def oracle_selection(
+    steps: Sequence[Mapping[str, Any]],
+    selected: Mapping[str, Any],
+    selection_metric: str,
+    metrics: Sequence[str],
+    low_resource_langs: Sequence[str],
+    dev_counts: Mapping[str, int],
+) -> dict[str, Any]:
+    """Oracle scores: each target language's evaluation scores at the step where its
+    own dev rows scored best (ties keep the earlier step), from ``steps`` (one record
+    per evaluation step and language: ``step``, ``lang``, ``dev`` scores or None,
+    ``eval`` scores). The source language keeps the score ``selected`` (the summary
+    of the model its own dev set chose), so the averages differ from it only where a
+    target language's own dev set would have chosen another step."""
+    source = selected["source_lang"]
+    best: dict[str, Mapping[str, Any]] = {}
+    for record in steps:
+        lang, dev = record["lang"], record["dev"]
+        if lang == source or dev is None:
+            continue
+        if lang not in best or dev[selection_metric] > best[lang]["dev"][selection_metric]:
+            best[lang] = record
+    scores: dict[str, Mapping[str, float]] = {}
+    for lang in selected["languages"]:
+        if lang == source:
+            scores[lang] = selected["languages"][lang]
+        elif lang in best:
+            scores[lang] = best[lang]["eval"]
+    return {
+        "selection": f"per target language, on its own dev rows ({selection_metric}); {source}: its dev set's choice",
+        "dev_examples": dict(dev_counts),
+        "steps": {lang: int(record["step"]) for lang, record in best.items()},
+        "dev": {lang: float(record["dev"][selection_metric]) for lang, record in best.items()},
+        **summarize(scores, metrics, source, low_resource_langs),
+    }
+
+
 def _mean(scores: Mapping[str, Mapping[str, float]], langs: Sequence[str], names: Sequence[str]) -> dict[str, float] | None:
     if not langs:
         return None

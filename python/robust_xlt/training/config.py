@@ -188,6 +188,17 @@ class TrainConfig:
             "and of the dev set; 'all' (the default): every one (examples)"
         ),
     )
+    # 0: off. An oracle needs the target languages scored at every evaluation step, a
+    # full evaluation more per step, so it is asked for, not paid by every run.
+    oracle_dev_examples: int = field(
+        default=0,
+        metadata=_help(
+            "oracle model selection: per target language, the next N rows of its evaluation file after "
+            "the evaluated ones (sharing no sentence or passage with them) are a target-language dev set, "
+            "scored with every language's evaluation set at each evaluation step; results.json's 'oracle' "
+            "holds each language's score at the step its own dev rows chose (0: off) (examples)"
+        ),
+    )
 
     # ---- optimisation
     # None: the task's XTREME value (2e-5 for pawsx/xnli, 3e-5 for qa).
@@ -519,6 +530,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "dev_fraction",
         "max_train_examples",
         "max_eval_examples",
+        "oracle_dev_examples",
     ),
     "optimization": (
         "lr",
@@ -770,6 +782,13 @@ def _validate(c: TrainConfig) -> None:
         value = getattr(c, name)
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
+    if c.oracle_dev_examples < 0:
+        raise ConfigError(f"oracle_dev_examples must be 0 or more, got {c.oracle_dev_examples}")
+    if c.oracle_dev_examples and c.max_eval_examples is None:
+        raise ConfigError(
+            f"oracle_dev_examples {c.oracle_dev_examples} takes the rows after the evaluated ones; "
+            "set max_eval_examples so some rows are left over"
+        )
     if c.max_edits is not None and c.max_edits < 0:
         raise ConfigError(f"max_edits must be 0 or more, got {c.max_edits}")
     if c.lr is not None and not (math.isfinite(c.lr) and c.lr > 0):

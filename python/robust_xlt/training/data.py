@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,8 @@ class TaskData:
     eval: dict[str, list[Example]]
     describe: dict[str, str]
     splits: dict[str, Any]
+    # Target-language dev sets for oracle selection (oracle_dev_examples); empty when off.
+    oracle_dev: dict[str, list[Example]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -234,9 +236,14 @@ def load_task_data(config: TrainConfig, *, with_train: bool = True) -> TaskData:
     dropped["max_eval_examples"] = {"dev": _over(len(dev), cap), **{lang: _over(len(exs), cap) for lang, exs in evals.items()}}
     dropped["max_train_examples"] = _over(len(train), c.max_train_examples)
     train, dev = _cap(train, c.max_train_examples), _cap(dev, cap)
-    evals = _cap_evals(evals, cap, aligned)
+    uncapped, evals = evals, _cap_evals(evals, cap, aligned)
+    oracle = _oracle_dev(c, uncapped, evals, aligned) if with_train and c.oracle_dev_examples else {}
 
     overlap = _overlap(train, dev, evals)
+    if oracle:
+        # The oracle rows were chosen to share nothing with the evaluated ones; training
+        # and dev text are separate sources, checked here as for the evaluated rows.
+        overlap["oracle_dev"] = _overlap(train, dev, oracle)
     if any(overlap["train"].values()) or any(overlap["dev"].values()) or overlap["dev_in_train"]:
         log.warning("evaluation or dev rows share text with training or dev rows: %s", overlap)
     describe = _describe(c, src, pool, fractions, groups, with_train)
@@ -253,8 +260,14 @@ def load_task_data(config: TrainConfig, *, with_train: bool = True) -> TaskData:
             "train": [ex.id for ex in train],
             "dev": [ex.id for ex in dev],
             "eval": {lang: [ex.id for ex in exs] for lang, exs in evals.items()},
+            **({"oracle_dev": {lang: [ex.id for ex in exs] for lang, exs in oracle.items()}} if oracle else {}),
         },
-        "counts": {"train": len(train), "dev": len(dev), "eval": {lang: len(exs) for lang, exs in evals.items()}},
+        "counts": {
+            "train": len(train),
+            "dev": len(dev),
+            "eval": {lang: len(exs) for lang, exs in evals.items()},
+            **({"oracle_dev": {lang: len(exs) for lang, exs in oracle.items()}} if oracle else {}),
+        },
         "dropped": dropped,
         "overlap": overlap,
         "sources": {"train": src.train if need_train else None, "dev": describe["dev"], "eval": src.eval},
@@ -268,7 +281,44 @@ def load_task_data(config: TrainConfig, *, with_train: bool = True) -> TaskData:
         dev_lang,
         ", ".join(f"{lang} {len(exs)}" for lang, exs in evals.items()),
     )
-    return TaskData(train, dev, evals, describe, splits)
+    return TaskData(train, dev, evals, describe, splits, oracle)
+
+
+def _oracle_dev(
+    c: TrainConfig, uncapped: dict[str, list[Example]], evals: dict[str, list[Example]], aligned: bool
+) -> dict[str, list[Example]]:
+    """Each target language's oracle dev set: the first ``oracle_dev_examples`` of the
+    rows after the evaluated ones (row-aligned tasks: the same ids in every language)
+    that share no sentence (qa: passage) with any evaluated row. The source language
+    has none: its selection is the English dev set's."""
+    n = c.oracle_dev_examples
+    targets = [lang for lang in evals if lang != c.source_lang]
+    if not targets:
+        raise ConfigError(f"oracle_dev_examples {n}: no target language is evaluated (eval_langs)")
+    evaluated = {lang: {ex.id for ex in exs} for lang, exs in evals.items()}
+    keys = {lang: {normalise(t) for ex in exs for t in _texts(ex)} for lang, exs in evals.items()}
+
+    def free(lang: str, ex: Example) -> bool:
+        return ex.id not in evaluated[lang] and not any(normalise(t) in keys[lang] for t in _texts(ex))
+
+    out: dict[str, list[Example]] = {}
+    if aligned:
+        # Ids free in every language (a translation of an evaluated row is no dev row).
+        rows = {lang: {ex.id: ex for ex in uncapped[lang]} for lang in evals}
+        order = [ex.id for ex in next(iter(uncapped.values()))]
+        ids = [i for i in order if all(i in rows[lang] and free(lang, rows[lang][i]) for lang in evals)][:n]
+        out = {lang: [rows[lang][i] for i in ids] for lang in targets}
+    else:
+        out = {lang: [ex for ex in uncapped[lang] if free(lang, ex)][:n] for lang in targets}
+    for lang, exs in out.items():
+        if not exs:
+            raise ConfigError(
+                f"oracle_dev_examples {n}: the {lang} evaluation data holds no rows beyond the "
+                f"{len(evals[lang])} evaluated ones that share no text with them; lower max_eval_examples"
+            )
+        if len(exs) < n:
+            log.warning("oracle dev %s: only %d of the %d rows asked for are left after the evaluated ones", lang, len(exs), n)
+    return out
 
 
 def _split(

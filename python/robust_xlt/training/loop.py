@@ -31,6 +31,7 @@ from robust_xlt.evaluation import (
     evaluate_languages,
     markdown_table,
     matrix_table,
+    oracle_selection,
     summarize,
     write_predictions,
 )
@@ -73,6 +74,7 @@ class RunState:
     edits: dict[str, Any] = field(default_factory=lambda: EditStats().to_state())  # summed over the run
     adversary: dict[str, Any] = field(default_factory=lambda: AdversaryStats().to_state())  # adv-sub, summed over the run
     curriculum: dict[str, Any] = field(default_factory=dict)  # the schedule's state (adaptive's level)
+    oracle: list[dict[str, Any]] = field(default_factory=list)  # per evaluation step and language (oracle_dev_examples)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ def train(
     # Inputs the model cannot read fail now, naming the example, not after training.
     inputs = [(f"training data {data.describe['train']}", data.train), (f"dev data {data.describe['dev']}", data.dev)]
     inputs += [(f"{lang} evaluation data {data.describe['eval']}", exs) for lang, exs in data.eval.items()]
+    inputs += [(f"{lang} oracle dev rows of {data.describe['eval']}", exs) for lang, exs in data.oracle_dev.items()]
     for where, examples in inputs:
         task.check_inputs(tokenizer, examples, settings, where)
     # The pretrained embedding scale sets rs-rp's noise; measured before any resume so a
@@ -218,6 +221,9 @@ def train(
     eval_every = c.eval_every or order.steps_per_epoch
     started = last_checkpoint = time.perf_counter()
     step_seconds = checkpoint_seconds = eval_seconds = 0.0
+    # With an oracle every language is scored at each evaluation; those of the best step
+    # so far are kept, so the final evaluation need not score that model again.
+    best_evaluated: tuple[int, dict[str, Any]] | None = None
     for step in range(state.step, total):
         step_start = time.perf_counter()
         examples = [data.train[i] for i in order.indices(step)]
@@ -286,6 +292,17 @@ def train(
                 {"event": "dev", "step": state.step, "lang": c.dev_lang, **dev_scores, "best": improved, "seconds": round(seconds, 2)}
             )
             log.info("dev %s at step %d: %s %.2f%s (%.1f s)", c.dev_lang, state.step, c.selection_metric, score, " (best)" if improved else "", seconds)
+            if data.oracle_dev:
+                oracle_start = time.perf_counter()
+                evaluated_now, records = _oracle_step(task, model, tokenizer, data, settings, device, state.step)
+                state.oracle += records
+                for record in records:
+                    metrics.write({"event": "oracle", **record})
+                seconds = time.perf_counter() - oracle_start
+                eval_seconds += seconds
+                log.info("oracle at step %d: %d languages and their target dev rows scored (%.1f s)", state.step, len(records), seconds)
+                if improved:
+                    best_evaluated = (state.step, evaluated_now)
             if improved:
                 state.best_score, state.best_step = score, state.step
                 best.update(model, {"step": state.step, "metric": c.selection_metric, "score": score, "dev": data.describe["dev"], "lang": c.dev_lang})
@@ -320,8 +337,11 @@ def train(
     del model, optimizer, scheduler
     best_folder = ckpt.best_dir(out)
     best_info = ckpt.read_best_info(best_folder)
-    model = task.load_weights(best_folder).to(device)
-    evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
+    if best_evaluated is not None and best_evaluated[0] == best_info["step"]:
+        evaluated = best_evaluated[1]  # this very model, scored at its step
+    else:
+        model = task.load_weights(best_folder).to(device)
+        evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
     summary = summarize({lang: scores for lang, (scores, _) in evaluated.items()}, task.metrics, c.source_lang, c.low_resource_langs or ())
     results = {
         "task": c.task,
@@ -343,6 +363,10 @@ def train(
         **({"curriculum": c.curriculum} if curriculum.active else {}),
         **summary,
     }
+    if data.oracle_dev:
+        results["oracle"] = oracle_selection(
+            state.oracle, summary, task.selection_metric, task.metrics, c.low_resource_langs or (), {lang: len(exs) for lang, exs in data.oracle_dev.items()}
+        )
 
     # ------------------------------------------------------------------- save
     table = markdown_table(summary)
@@ -375,6 +399,20 @@ def train(
     if c.uses_smoke_sample:
         log.warning(SMOKE_NOTICE)
     return RunResult(out, results, table)
+
+
+def _oracle_step(
+    task: Task, model: Any, tokenizer: Any, data: Any, settings: InputSettings, device: torch.device, step: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Every language's evaluation set and each target language's oracle dev rows
+    scored with the model of ``step``: (the evaluations, one record per language)."""
+    evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
+    dev = evaluate_languages(task, model, tokenizer, data.oracle_dev, settings, device)
+    records = [
+        {"step": step, "lang": lang, "dev": dev[lang][0] if lang in dev else None, "eval": scores}
+        for lang, (scores, _) in evaluated.items()
+    ]
+    return evaluated, records
 
 
 def optimizer_step(
@@ -606,6 +644,15 @@ def _markdown_report(c: TrainConfig, results: dict[str, Any], table: str) -> str
         "",
         table,
     ]
+    oracle = results.get("oracle")
+    if oracle is not None:
+        steps = ", ".join(f"{lang} {step}" for lang, step in oracle["steps"].items())
+        lines += [
+            f"Oracle selection: each target language at the step its own dev rows chose "
+            f"({', '.join(f'{lang} {n}' for lang, n in oracle['dev_examples'].items())} rows; steps {steps}).",
+            "",
+            markdown_table(oracle),
+        ]
     return "\n".join(lines)
 
 

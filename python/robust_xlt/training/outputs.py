@@ -66,7 +66,7 @@ class MetricsLog:
 
 # Events written during training, one per step or evaluation: a resume keeps those up
 # to its checkpoint's step and writes the rest again.
-STEP_EVENTS: frozenset[str] = frozenset({"train", "edits", "adversary", "curriculum", "dev", "checkpoint"})
+STEP_EVENTS: frozenset[str] = frozenset({"train", "edits", "adversary", "curriculum", "dev", "oracle", "checkpoint"})
 
 
 def _finite(record: dict[str, Any]) -> dict[str, Any]:
