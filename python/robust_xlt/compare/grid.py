@@ -37,6 +37,10 @@ The file::
     method = "standard"
     settings = { freeze_embeddings = false }
 
+Cells run task by task, and within a task seed by seed (every method's first seed,
+then every method's second), so a grid stopped part-way compares methods on the same
+seeds.
+
 Precedence of a cell's settings: train's defaults < [settings] < the task's settings
 < the method's settings < what the grid fixes per cell (method, curriculum, seed,
 output_dir). A cell's run goes to ``<output_dir>/runs/<task>-<label>-seed<N>``, its attack to
@@ -176,6 +180,7 @@ def load_grid(
     cores = _available_cores()
     cells: list[Cell] = []
     for task_name, table in tasks.items():
+        task_start = len(cells)
         where = f"{p}: [tasks.{task_name}]"
         if not isinstance(table, dict):
             raise GridError(f"{where} must be a table")
@@ -231,6 +236,9 @@ def load_grid(
                         generalized if generalized is not None and (generalized.seeds is None or seed in generalized.seeds) else None,
                     )
                 )
+        # Seed by seed within a task (stable: methods keep their order), so a grid cut
+        # short or run in pieces holds the same seeds for every method: paired already.
+        cells[task_start:] = sorted(cells[task_start:], key=lambda cell: cell.seed)
     baseline = str(doc.get("baseline", "standard"))
     return Grid(p, name, out, baseline, scale, tuple(cells))
 
