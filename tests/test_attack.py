@@ -274,3 +274,42 @@ def test_qa_reports_f1_and_em_and_budget_zero_equals_eval(tmp_path: Path) -> Non
         assert [r["after"] for r in records if r["budget"] == 0.0] == jsonl(tmp_path / "eval" / f"predictions-{lang}.jsonl")
         assert all(r["changed"] <= r["max_changes"] for r in records)
     assert "F1 under attack" in (tmp_path / "attack" / "attack.md").read_text()
+
+
+def _untimed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value
+
+
+def test_two_processes_attack_what_one_attacks(model_dir: Path, outputs: dict[str, Any], tmp_path: Path) -> None:
+    """Under torchrun each process searches a block of every language's rows and
+    process 0 writes: the same attack.json (less timings) and records as one process."""
+    import os
+    import subprocess
+    import sys
+
+    budgets = ",".join(f"{b:g}" for b in BUDGETS)
+    argv = attack_argv(model_dir, tmp_path / "two", "--budgets", budgets, "--samples", "2", "--device", "cpu")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "robust_xlt.cli", *argv]
+    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    one = json.loads((outputs["attack"] / "attack.json").read_text())
+    two = json.loads((tmp_path / "two" / "attack.json").read_text())
+    for key in ("model", "config"):
+        one.pop(key), two.pop(key)
+    assert _untimed(two) == _untimed(one)
+    for lang in LANGS:
+        a = jsonl(outputs["attack"] / f"attack-{lang}.jsonl")
+        b = jsonl(tmp_path / "two" / f"attack-{lang}.jsonl")
+        assert len(a) == len(b)
+        for ra, rb in zip(a, b, strict=True):
+            # Scores to float rounding: a block's queries are batched with other rows.
+            close = {k for k in ("score_before", "score_after") if abs(ra[k] - rb[k]) <= 1e-5}
+            probs = max(abs(x - y) for x, y in zip(ra["after"]["probabilities"], rb["after"]["probabilities"], strict=True))
+            assert probs <= 1e-5
+            strip = lambda r: {k: v for k, v in r.items() if k not in close and k != "after"}  # noqa: E731
+            assert strip(rb) == strip(ra)
+            assert {k: v for k, v in rb["after"].items() if k != "probabilities"} == {k: v for k, v in ra["after"].items() if k != "probabilities"}

@@ -438,3 +438,30 @@ def test_generalized_matrices_of_the_old_layout_are_read() -> None:
     assert new["metrics"] == ["accuracy"]
     assert new["averages"]["accuracy"] == {"same": 57.5, "mixed": 45.0}
     assert _with_averages(new) is new
+
+
+def test_a_grid_runs_under_a_launcher_of_two_processes(grid_dir: Path, tmp_path: Path) -> None:
+    """`robust-xlt compare` under torchrun: every cell's training and attack shared
+    by 2 processes (gloo), process 0 writing; the same cells, attacks, evaluations
+    and report as the 1-process grid."""
+    import os
+    import subprocess
+    import sys
+
+    grid = grid_dir / "grid.toml"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+        "-m", "robust_xlt.cli", "compare", "--config", str(grid), "--output-dir", str(tmp_path / "out"),
+    ]  # fmt: skip
+    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    one, two = grid_dir / "out", tmp_path / "out"
+    for sub in ("runs", "attacks", "generalized", "cells"):
+        assert sorted(p.name for p in (two / sub).iterdir()) == sorted(p.name for p in (one / sub).iterdir()), sub
+    for run in (two / "runs").iterdir():
+        results = json.loads((run / "results.json").read_text())
+        assert results["languages"] and "oracle" in results
+        assert json.loads((run / "resume" / "state.json").read_text()) if (run / "resume").exists() else True
+    report = json.loads((two / "report" / "report.json").read_text())
+    assert report["tasks"]["xnli"]["methods"] == ["standard", "rs-da"]
+    assert done.stdout.count("report:") == 1, "process 0 alone reports"

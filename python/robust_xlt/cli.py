@@ -9,6 +9,7 @@ module is the only place that configures logging.
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 import sys
 from pathlib import Path
@@ -656,10 +657,23 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
             pass
 
 
+def _launched_rank() -> int:
+    """This process's rank under accelerate launch / torchrun (0 without a launcher)."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.verbose, args.quiet)
+    # Under a launcher every process runs this; process 0 speaks for the run, the
+    # others only warn (their results are process 0's).
+    secondary = _launched_rank() > 0
+    configure_logging(args.verbose, args.quiet or secondary)
+    if secondary:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process's life
     from robust_xlt import FormatError
     from robust_xlt.training.checkpoint import CheckpointError
     from robust_xlt.training.config import ConfigError
@@ -671,10 +685,26 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     # OSError: a path that is a folder, unreadable or on a full disk; its message names it.
     except (ConfigError, DataError, FormatError, CheckpointError, ValueError, OSError) as exc:
+        if secondary and str(exc).startswith("process 0 stopped"):
+            return EXIT_CONFIG  # process 0 has said why
         if args.verbose:
             log.exception("failed")
         print(f"robust-xlt {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG if isinstance(exc, ConfigError) else 1
+    finally:
+        _end_process_group()
+
+
+def _end_process_group() -> None:
+    """A launched run's process group, closed before exit: gloo's threads abort the
+    process ("terminate called without an active exception") when left to the
+    interpreter's teardown."""
+    if "torch" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _print_results(results: dict[str, Any], table: str, where: Path | None) -> None:

@@ -38,6 +38,7 @@ from robust_xlt.compare.runs import GRID_MANIFEST
 from robust_xlt.evaluation import ATTACK_JSON
 from robust_xlt.training import evaluate_saved, train
 from robust_xlt.training.loop import attack_saved
+from robust_xlt.training.parallel import Processes
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,11 @@ def run_grid(grid: Grid, *, jobs: int = 1, dry_run: bool = False, report: bool =
     then the report. Returns what ran; raises GridError after the report when a cell
     failed."""
     root = grid.output_dir
+    # Under a launcher every process walks the grid: each cell's training and attack
+    # are shared out (training.parallel), and process 0 writes the grid's own files.
+    procs = Processes.start("auto")
+    if procs.world > 1 and jobs > 1:
+        raise GridError(f"--jobs {jobs} under a launcher of {procs.world} processes: give one or the other")
     statuses = {cell.name: cell_status(cell, root) for cell in grid.cells}
     pending = [cell for cell in grid.cells if statuses[cell.name] != "done"]
     outcome = GridOutcome(total=len(grid.cells), already_done=len(grid.cells) - len(pending))
@@ -105,8 +111,10 @@ def run_grid(grid: Grid, *, jobs: int = 1, dry_run: bool = False, report: bool =
             print(f"{statuses[cell.name]:<12} {cell.name:<40} {cell.run_dir(root)}")
         print(f"{len(pending)} of {len(grid.cells)} cells to run; nothing was run (--dry-run)")
         return outcome
-    root.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(root / GRID_MANIFEST, json.dumps(grid.manifest(), indent=1) + "\n")
+    if procs.main:
+        root.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(root / GRID_MANIFEST, json.dumps(grid.manifest(), indent=1) + "\n")
+    procs.wait()
     durations = _finished_durations(grid, root)
     level = logging.getLogger("robust_xlt").getEffectiveLevel()
     started = time.monotonic()
@@ -150,7 +158,7 @@ def run_grid(grid: Grid, *, jobs: int = 1, dry_run: bool = False, report: bool =
                     cell = futures[future]
                     error = future.exception()
                     finished(cell, None if error else future.result(), None if error is None else f"{type(error).__name__}: {error}")
-    if report:
+    if report and procs.main:
         from robust_xlt.compare.report import build_report
 
         outcome.report = build_report([root], root / REPORT_DIR, baseline=grid.baseline)
@@ -194,9 +202,10 @@ def run_cell(cell: Cell, root: Path) -> float:
             _generalized(cell, run, generalized_dir)
             stages["generalized"] = time.perf_counter() - t
         seconds = time.perf_counter() - start
-        (root / "cells").mkdir(exist_ok=True)
-        record = {"cell": cell.name, "task": cell.task, "seconds": round(seconds, 2), "stages": {k: round(v, 2) for k, v in stages.items()}}
-        write_text_atomic(root / "cells" / f"{cell.name}.json", json.dumps(record) + "\n")
+        if Processes.start("auto").main:
+            (root / "cells").mkdir(exist_ok=True)
+            record = {"cell": cell.name, "task": cell.task, "seconds": round(seconds, 2), "stages": {k: round(v, 2) for k, v in stages.items()}}
+            write_text_atomic(root / "cells" / f"{cell.name}.json", json.dumps(record) + "\n")
         return seconds
     except Exception:
         log.exception("cell %s failed", cell.name)

@@ -57,6 +57,7 @@ import torch
 
 from robust_xlt._core import Lexicon
 from robust_xlt.adversary import AttackConfig, ExampleAttack, attack, build_space, slots_of
+from robust_xlt.adversary.results import AttackResult, summarize
 from robust_xlt.adversary.space import target_languages
 from robust_xlt.atomic import write_json, write_jsonl, write_text_atomic
 from robust_xlt.evaluation.evaluate import evaluate
@@ -188,11 +189,17 @@ def attack_languages(
     device: torch.device,
     *,
     samples: int = 3,
+    procs: Any = None,
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """(the JSON part of attack.json that the attack computes, the per-example records
     of each language), for every language of ``sets`` and every budget (module
     docstring). ``config.budget`` is replaced by each of ``budgets``; examples whose
-    ``lang`` is not their set's are attacked as their set's language."""
+    ``lang`` is not their set's are attacked as their set's language.
+
+    ``procs`` (training.parallel.Processes, several processes): each process searches
+    its contiguous block of every language's examples and process 0 gathers them in
+    order, scores the adversarial texts and returns the numbers; the others return
+    empty parts (their share is in process 0's)."""
     if not budgets:
         raise ValueError("no budgets to attack")
     if len(set(budgets)) != len(budgets):
@@ -210,7 +217,9 @@ def attack_languages(
         rows: dict[str, Any] = {}
         records[lang] = []
         for budget in budgets:
-            result = attack(task, model, tokenizer, examples, lexicon, dataclasses.replace(config, budget=budget), settings=settings)
+            result = _attack_blocks(procs, task, model, tokenizer, examples, lexicon, dataclasses.replace(config, budget=budget), settings)
+            if result is None:
+                continue  # not process 0: its block went to process 0
             scores, after = evaluate(task, model, tokenizer, [r.example for r in result.examples], settings, device)
             s = result.summary
             attacked = [r for r in result.examples if not r.skipped]
@@ -242,6 +251,8 @@ def attack_languages(
                 s.seconds,
             )
         languages[lang] = {"coverage": coverage, "budgets": rows}
+    if procs is not None and not procs.main:
+        return {}, {}
     keys = [budget_key(b) for b in budgets]
     averaged = (*task.metrics, "success_rate", "mean_changed_share", "mean_queries")
     average = None
@@ -255,6 +266,21 @@ def attack_languages(
         "average": average,
     }
     return summary, records
+
+
+def _attack_blocks(
+    procs: Any, task: Task, model: Any, tokenizer: Any, examples: list[Any], lexicon: Lexicon, config: AttackConfig, settings: InputSettings
+) -> AttackResult | None:
+    """The attack of ``examples``, each process searching its own block; on process 0
+    the whole result (blocks in order, the slowest block's seconds), None elsewhere."""
+    if procs is None or procs.world == 1:
+        return attack(task, model, tokenizer, examples, lexicon, config, settings=settings)
+    mine = attack(task, model, tokenizer, procs.block(examples), lexicon, config, settings=settings)
+    blocks = procs.gather((mine.examples, mine.summary.seconds))
+    if not procs.main:
+        return None
+    merged = [r for part, _ in blocks for r in part]
+    return AttackResult(merged, summarize(merged, max(seconds for _, seconds in blocks)))
 
 
 def _record(r: ExampleAttack, lang: str, budget: float, after: dict[str, Any]) -> dict[str, Any]:

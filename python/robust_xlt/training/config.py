@@ -435,8 +435,17 @@ class TrainConfig:
     output_dir: str | None = field(default=None, metadata=_help("output folder (default: runs/<task>-<method>-seed<seed>)"))
     # CUDA when there is one: the same code runs the lead's GPU runs.
     device: str = field(default="auto", metadata=_help("torch device: auto, cpu, cuda, cuda:1, ..."))
-    # None: every core this process may use.
-    threads: int | None = field(default=None, metadata=_help("torch CPU threads, at most 1,024 (default: the cores available)"))
+    # fp32: exact and what every CPU result here used; bf16 halves a GPU step's memory
+    # traffic without fp16's loss scaling.
+    precision: str = field(
+        default="fp32",
+        metadata=_help("precision of the training forward passes: fp32, bf16 or fp16 (autocast; fp16 scales the loss); evaluation runs in fp32"),
+    )
+    # None: every core this process may use, shared among a launcher's processes.
+    threads: int | None = field(
+        default=None,
+        metadata=_help("torch CPU threads, at most 1,024 (default: the cores available, divided among the processes a launcher started on this machine)"),
+    )
 
     def __post_init__(self) -> None:
         # Language codes are stored canonically ('eng', 'EN' -> 'en') so that comparisons
@@ -517,7 +526,7 @@ class TrainConfig:
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}
 # The config by concern: the tables of the TOML file and the groups of --help.
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "run": ("task", "model", "method", "seed", "output_dir", "device", "threads", "log_every"),
+    "run": ("task", "model", "method", "seed", "output_dir", "device", "precision", "threads", "log_every"),
     "data": (
         "source_lang",
         "train_data",
@@ -843,6 +852,8 @@ def _validate(c: TrainConfig) -> None:
             raise ConfigError(f"{name} must be at most {cap:,}, got {value}")
     if c.seed < 0 or c.seed >= 2**63:
         raise ConfigError(f"seed must lie in [0, 2**63), got {c.seed}")
+    if c.precision not in ("fp32", "bf16", "fp16"):
+        raise ConfigError(f"unknown precision {c.precision!r}; expected fp32, bf16 or fp16")
     if c.device != "auto" and not (c.device == "cpu" or c.device.startswith(("cuda", "mps"))):
         raise ConfigError(f"unknown device {c.device!r}; expected auto, cpu, cuda or cuda:N")
     if c.train_data is not None and c.eval_data is None:

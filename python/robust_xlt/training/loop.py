@@ -12,6 +12,7 @@ evaluation.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -45,6 +46,7 @@ from robust_xlt.training.config import RESUME_MAY_CHANGE, ConfigError, TrainConf
 from robust_xlt.training.curriculum import Curriculum
 from robust_xlt.training.data import SMOKE_NOTICE, check_sources, load_task_data
 from robust_xlt.training.methods import ErrorMeter, make_step
+from robust_xlt.training.parallel import Precision, Processes, rank_seed
 from robust_xlt.training.outputs import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -118,22 +120,33 @@ def train(
     c = config.resolved()
     task = c.task_record
     out = Path(c.output_dir or ".")
+    procs = Processes.start(c.device)  # one process, or this one of a launcher's group
     check_sources(c)
     _check_model_limits(c)
-    if c.uses_smoke_sample:
+    if c.uses_smoke_sample and procs.main:
         log.warning(SMOKE_NOTICE)
-    payload = _prepare_output_dir(out, c, resume=resume, overwrite=overwrite)
+    # Process 0 alone looks at (and cleans) the folder; the others read what it found.
+    prepared: dict[str, Any] = {}
+
+    def prepare() -> str | None:
+        prepared["payload"] = _prepare_output_dir(out, c, resume=resume, overwrite=overwrite)
+        return "resume" if isinstance(prepared["payload"], dict) else prepared["payload"]
+
+    found = procs.first_decides(prepare)
+    payload = prepared["payload"] if procs.main else (ckpt.load_resume(out) if found == "resume" else found)
     if payload == "finished":
         return _finished_run(out)
 
-    threads = c.threads or _available_cores()
+    threads = c.threads or max(1, _available_cores() // procs.local_world)
     torch.set_num_threads(threads)
-    device = _device(c.device)
+    device = procs.device or _device(c.device)
     # Not config fields but they change the numbers: a resumed run must match them.
     runtime = {"device": str(device), "threads": threads, "torch": torch.__version__}
+    if procs.world > 1:
+        runtime["processes"] = procs.world
     if isinstance(payload, dict):
         _check_same_runtime(out, payload["runtime"], runtime)
-    rng.seed_everything(c.seed)
+    rng.seed_everything(c.seed)  # every process: the same new head weights below
     data = load_task_data(c)
     log.info(
         "data: train %d %s examples (%s); dev %d %s (%s); eval %s",
@@ -148,6 +161,9 @@ def train(
     lexicon = load_run_lexicon(c)  # before the model: a bad lexicon fails in seconds
     augmenter = build_augmenter(c, lexicon)
     model, tokenizer = task.load_model(c.model)
+    if procs.rank > 0:
+        rng.seed_everything(rank_seed(c.seed, procs.rank))  # dropout masks of its own
+        augmenter = None if augmenter is None else dataclasses.replace(augmenter, seed=rank_seed(c.seed, procs.rank))
     if c.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     model.to(device)
@@ -170,7 +186,8 @@ def train(
     curriculum = Curriculum(c, total)
     # Without a word adversary, an adaptive schedule reads the perturbed passes' errors.
     meter = ErrorMeter() if c.curriculum == "adaptive" and not c.adversary_method else None
-    step_fn = make_step(c, specials, embedding_std, meter)
+    precision = Precision(c.precision, device)
+    step_fn = make_step(c, specials, embedding_std, meter, precision)
     adversary = None
     relevance_config = None
     if lexicon is not None:
@@ -178,29 +195,33 @@ def train(
         targets = codeswitch_targets(c, lexicon[0]) if translates else ()
         if c.adversary_method:
             adversary = build_adversary(c, task, tokenizer, settings, lexicon[0], targets)
+            adversary = dataclasses.replace(adversary, seed=rank_seed(c.seed, procs.rank))
         if c.curriculum == "relevance":
             # The words a relevance curriculum orders: those some method could change.
             relevance_config = AttackConfig(mode="mixed" if targets else "synonym", target_langs=targets or None, stopwords=c.stopwords)  # type: ignore[arg-type]
     optimizer = _optimizer(model, c, device)
     scheduler = _linear_schedule(optimizer, math.ceil(c.warmup_ratio * total), total)
     state = RunState()
-    metrics = MetricsLog(out / METRICS_FILE)
+    metrics = MetricsLog(out / METRICS_FILE, enabled=procs.main)  # process 0 writes every output
     best = ckpt.BestModel()
+    _check_same_weights(procs, model)
     if isinstance(payload, dict):
-        state = _restore(payload, model, optimizer, scheduler, device)
+        state = _restore(payload, model, optimizer, scheduler, device, procs.rank)
+        precision.load_state(payload.get("precision", {}))
         curriculum.load_state(state.curriculum)
         metrics.keep_until(state.step)
         log.info("resumed %s at step %d of %d", out, state.step, total)
     else:
         metrics.keep_until(-1)
-        write_text_atomic(out / CONFIG_FILE, to_toml(c))
-        write_json(out / SPLITS_FILE, data.splits)
+        if procs.main:
+            write_text_atomic(out / CONFIG_FILE, to_toml(c))
+            write_json(out / SPLITS_FILE, data.splits)
     edits = EditStats.from_state(state.edits)
     adversary_stats = AdversaryStats.from_state(state.adversary)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info(
         "training %s on %s with %s: %d steps (%d per epoch, batch %d in %d pass(es)), lr %.2g, "
-        "%.1fM of %.1fM parameters trained%s, on %s with %d thread(s)",
+        "%.1fM of %.1fM parameters trained%s, on %s with %d thread(s)%s",
         c.model,
         c.task,
         "+".join(c.method),
@@ -214,6 +235,7 @@ def train(
         " (word embeddings frozen)" if c.freeze_embeddings else "",
         device,
         threads,
+        f" in each of {procs.world} processes" if procs.world > 1 else "",
     )
 
     # ------------------------------------------------------------------ train
@@ -226,7 +248,9 @@ def train(
     best_evaluated: tuple[int, dict[str, Any]] | None = None
     for step in range(state.step, total):
         step_start = time.perf_counter()
-        examples = [data.train[i] for i in order.indices(step)]
+        global_batch = order.indices(step)
+        examples = [data.train[i] for i in procs.block(global_batch)]  # this process's block
+        share = len(examples) / len(global_batch)  # of the global batch's mean loss
         difficulty = curriculum.at(step)
 
         def protected(batch_examples: list[Any]) -> Any:
@@ -240,20 +264,24 @@ def train(
 
         if augmenter is not None:
             examples, step_edits = augmenter(examples, step, difficulty.value, protected(examples))
+            step_edits = _merged(procs, step_edits, EditStats)
             edits.merge(step_edits)
             metrics.write({"event": "edits", "step": step + 1, "lang": c.source_lang, **step_edits.summary()})
         step_attack = None
         if adversary is not None:
             examples, step_attack = adversary(model, examples, step, difficulty.value, protected(examples))
+            step_attack = _merged(procs, step_attack, AdversaryStats)
             if step_attack is not None:
                 adversary_stats.merge(step_attack)
                 metrics.write({"event": "adversary", "step": step + 1, **step_attack.summary()})
         aug_seconds = time.perf_counter() - step_start
-        batch = task.train_batch(tokenizer, examples, settings)
-        generator = rng.torch_generator(c.seed, step, rng.EMBEDDING)
-        loss, lr = optimizer_step(model, batch, step_fn, optimizer, scheduler, generator, c, device, difficulty.value, meter)
+        batch = task.train_batch(tokenizer, examples, settings) if examples else None
+        generator = rng.torch_generator(rank_seed(c.seed, procs.rank), step, rng.EMBEDDING)
+        loss, lr = optimizer_step(
+            model, batch, step_fn, optimizer, scheduler, generator, c, device, difficulty.value, meter, procs=procs, precision=precision, share=share
+        )
         if curriculum.active:
-            observed = step_attack.success_rate if step_attack is not None else (meter.take() if meter is not None else None)
+            observed = step_attack.success_rate if step_attack is not None else _observed_errors(procs, meter)
             curriculum.observe(difficulty, observed)
             metrics.write(
                 {
@@ -282,52 +310,57 @@ def train(
             metrics.write({"event": "train", "step": state.step, "loss": mean_loss, "lr": lr, **timing})
             state.loss_sum, state.loss_steps = 0.0, 0
         if state.step % eval_every == 0 or state.step == total:
-            eval_start = time.perf_counter()
-            dev_scores, _ = evaluate(task, model, tokenizer, data.dev, settings, device)
-            seconds = time.perf_counter() - eval_start
-            eval_seconds += seconds
-            score = dev_scores[c.selection_metric]
-            improved = state.best_score is None or score > state.best_score
-            metrics.write(
-                {"event": "dev", "step": state.step, "lang": c.dev_lang, **dev_scores, "best": improved, "seconds": round(seconds, 2)}
-            )
-            log.info("dev %s at step %d: %s %.2f%s (%.1f s)", c.dev_lang, state.step, c.selection_metric, score, " (best)" if improved else "", seconds)
-            if data.oracle_dev:
-                oracle_start = time.perf_counter()
-                evaluated_now, records = _oracle_step(task, model, tokenizer, data, settings, device, state.step)
-                state.oracle += records
-                for record in records:
-                    metrics.write({"event": "oracle", **record})
-                seconds = time.perf_counter() - oracle_start
+            due = False
+            if procs.main:  # evaluation is process 0's; the others wait at the next collective
+                eval_start = time.perf_counter()
+                dev_scores, _ = evaluate(task, model, tokenizer, data.dev, settings, device)
+                seconds = time.perf_counter() - eval_start
                 eval_seconds += seconds
-                log.info("oracle at step %d: %d languages and their target dev rows scored (%.1f s)", state.step, len(records), seconds)
+                score = dev_scores[c.selection_metric]
+                improved = state.best_score is None or score > state.best_score
+                metrics.write(
+                    {"event": "dev", "step": state.step, "lang": c.dev_lang, **dev_scores, "best": improved, "seconds": round(seconds, 2)}
+                )
+                log.info("dev %s at step %d: %s %.2f%s (%.1f s)", c.dev_lang, state.step, c.selection_metric, score, " (best)" if improved else "", seconds)
+                if data.oracle_dev:
+                    oracle_start = time.perf_counter()
+                    evaluated_now, records = _oracle_step(task, model, tokenizer, data, settings, device, state.step)
+                    state.oracle += records
+                    for record in records:
+                        metrics.write({"event": "oracle", **record})
+                    seconds = time.perf_counter() - oracle_start
+                    eval_seconds += seconds
+                    log.info("oracle at step %d: %d languages and their target dev rows scored (%.1f s)", state.step, len(records), seconds)
+                    if improved:
+                        best_evaluated = (state.step, evaluated_now)
                 if improved:
-                    best_evaluated = (state.step, evaluated_now)
-            if improved:
-                state.best_score, state.best_step = score, state.step
-                best.update(model, {"step": state.step, "metric": c.selection_metric, "score": score, "dev": data.describe["dev"], "lang": c.dev_lang})
-            now = time.perf_counter()
-            due = c.checkpoint_interval == 0 or now - last_checkpoint >= c.checkpoint_interval
-            if due or state.step == total:
+                    state.best_score, state.best_step = score, state.step
+                    best.update(model, {"step": state.step, "metric": c.selection_metric, "score": score, "dev": data.describe["dev"], "lang": c.dev_lang})
+                due = c.checkpoint_interval == 0 or time.perf_counter() - last_checkpoint >= c.checkpoint_interval
+            # One decision for all: every process's random state goes into the checkpoint.
+            due = procs.share(due)
+            others = procs.gather(rng.capture())[1:] if due and procs.world > 1 else []
+            if procs.main and (due or state.step == total):
                 # best/ must be on disk beside the checkpoint that records its step, and
                 # before the final evaluation reads it.
                 ck_start = time.perf_counter()
                 best.flush(out, model, tokenizer, to_toml(c))
                 size = 0
                 if due:
-                    size = ckpt.save_resume(out, **_checkpoint(c, state, model, optimizer, scheduler, order, runtime))
+                    size = ckpt.save_resume(out, **_checkpoint(c, state, model, optimizer, scheduler, order, runtime, precision, others))
                 seconds = time.perf_counter() - ck_start
                 checkpoint_seconds += seconds
                 last_checkpoint = time.perf_counter()
-                share = checkpoint_seconds / max(last_checkpoint - started, 1e-9)
+                ck_share = checkpoint_seconds / max(last_checkpoint - started, 1e-9)
                 metrics.write({"event": "checkpoint", "step": state.step, "bytes": size, "seconds": round(seconds, 2)})
                 log.info(
                     "checkpoint at step %d: %s in %.1f s (checkpoints %.1f%% of this run's time so far)",
                     state.step,
                     f"resume {size / 1e6:.0f} MB + best model" if size else "best model",
                     seconds,
-                    100 * share,
+                    100 * ck_share,
                 )
+            procs.wait()
         if on_step is not None:
             on_step(state.step)
     progress.close()
@@ -335,70 +368,75 @@ def train(
 
     # --------------------------------------------------------------- evaluate
     del model, optimizer, scheduler
-    best_folder = ckpt.best_dir(out)
-    best_info = ckpt.read_best_info(best_folder)
-    if best_evaluated is not None and best_evaluated[0] == best_info["step"]:
-        evaluated = best_evaluated[1]  # this very model, scored at its step
-    else:
-        model = task.load_weights(best_folder).to(device)
-        evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
-    summary = summarize({lang: scores for lang, (scores, _) in evaluated.items()}, task.metrics, c.source_lang, c.low_resource_langs or ())
-    results = {
-        "task": c.task,
-        "model": c.model,
-        "method": list(c.method),
-        "seed": c.seed,
-        "steps": total,
-        "best_step": best_info["step"],
-        "selection": {
-            "lang": best_info.get("lang", c.dev_lang),
-            "metric": best_info["metric"],
-            "score": best_info["score"],
-            "dev": best_info["dev"],
-        },
-        "data": data.describe,
-        "smoke_run": c.uses_smoke_sample,
-        "edit_rates": edits.summary(),
-        **({"adversary": adversary_stats.summary(timed=False)} if adversary is not None else {}),
-        **({"curriculum": c.curriculum} if curriculum.active else {}),
-        **summary,
-    }
-    if data.oracle_dev:
-        results["oracle"] = oracle_selection(
-            state.oracle, summary, task.selection_metric, task.metrics, c.low_resource_langs or (), {lang: len(exs) for lang, exs in data.oracle_dev.items()}
-        )
 
-    # ------------------------------------------------------------------- save
-    table = markdown_table(summary)
-    for lang, (_, records) in evaluated.items():
-        write_predictions(out, lang, records)
-    write_json(out / RESULTS_JSON, results)
-    write_text_atomic(out / RESULTS_MD, _markdown_report(c, results, table))
-    metrics.write(
-        {
-            "event": "final",
-            "step": total,
-            "train_seconds": round(train_seconds, 2),
-            "step_seconds": round(step_seconds, 2),
-            "first_step_seconds": None if progress.first_step_seconds is None else round(progress.first_step_seconds, 2),
-            "eval_seconds": round(eval_seconds, 2),
-            "checkpoint_seconds": round(checkpoint_seconds, 2),
+    def finish() -> RunResult:
+        best_folder = ckpt.best_dir(out)
+        best_info = ckpt.read_best_info(best_folder)
+        if best_evaluated is not None and best_evaluated[0] == best_info["step"]:
+            evaluated = best_evaluated[1]  # this very model, scored at its step
+        else:
+            model = task.load_weights(best_folder).to(device)
+            evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
+        summary = summarize({lang: scores for lang, (scores, _) in evaluated.items()}, task.metrics, c.source_lang, c.low_resource_langs or ())
+        results = {
+            "task": c.task,
+            "model": c.model,
+            "method": list(c.method),
+            "seed": c.seed,
+            "steps": total,
+            "best_step": best_info["step"],
+            "selection": {
+                "lang": best_info.get("lang", c.dev_lang),
+                "metric": best_info["metric"],
+                "score": best_info["score"],
+                "dev": best_info["dev"],
+            },
+            "data": data.describe,
+            "smoke_run": c.uses_smoke_sample,
+            "edit_rates": edits.summary(),
+            **({"adversary": adversary_stats.summary(timed=False)} if adversary is not None else {}),
+            **({"curriculum": c.curriculum} if curriculum.active else {}),
             **summary,
         }
-    )
-    ckpt.remove_resume(out)
-    log.info(
-        "results in %s (best step %d); of %.0f s: steps %.0f s, dev evaluations %.0f s, checkpoints %.1f s",
-        out,
-        best_info["step"],
-        train_seconds,
-        step_seconds,
-        eval_seconds,
-        checkpoint_seconds,
-    )
-    if c.uses_smoke_sample:
-        log.warning(SMOKE_NOTICE)
-    return RunResult(out, results, table)
+        if data.oracle_dev:
+            results["oracle"] = oracle_selection(
+                state.oracle, summary, task.selection_metric, task.metrics, c.low_resource_langs or (), {lang: len(exs) for lang, exs in data.oracle_dev.items()}
+            )
+
+        # ------------------------------------------------------------------- save
+        table = markdown_table(summary)
+        for lang, (_, records) in evaluated.items():
+            write_predictions(out, lang, records)
+        write_json(out / RESULTS_JSON, results)
+        write_text_atomic(out / RESULTS_MD, _markdown_report(c, results, table))
+        metrics.write(
+            {
+                "event": "final",
+                "step": total,
+                "train_seconds": round(train_seconds, 2),
+                "step_seconds": round(step_seconds, 2),
+                "first_step_seconds": None if progress.first_step_seconds is None else round(progress.first_step_seconds, 2),
+                "eval_seconds": round(eval_seconds, 2),
+                "checkpoint_seconds": round(checkpoint_seconds, 2),
+                **summary,
+            }
+        )
+        ckpt.remove_resume(out)
+        log.info(
+            "results in %s (best step %d); of %.0f s: steps %.0f s, dev evaluations %.0f s, checkpoints %.1f s",
+            out,
+            best_info["step"],
+            train_seconds,
+            step_seconds,
+            eval_seconds,
+            checkpoint_seconds,
+        )
+        if c.uses_smoke_sample:
+            log.warning(SMOKE_NOTICE)
+        return RunResult(out, results, table)
+
+    # Process 0 evaluates and writes; the others get its result (or its error).
+    return procs.first_decides(finish)  # type: ignore[no-any-return]
 
 
 def _oracle_step(
@@ -426,24 +464,74 @@ def optimizer_step(
     device: torch.device,
     strength: float = 1.0,
     meter: ErrorMeter | None = None,
+    *,
+    procs: Processes | None = None,
+    precision: Precision | None = None,
+    share: float = 1.0,
 ) -> tuple[float, float]:
     """One optimizer step on ``batch``: the method's pass on each micro-batch (padding
     trimmed) at the curriculum's ``strength``, gradients added up and clipped, AdamW,
-    the schedule; ``meter`` adds up each micro-batch's errors. Returns (loss, the
-    learning rate this step used). The training loop and the train-step benchmark both
-    run exactly this."""
+    the schedule; ``meter`` adds up each micro-batch's errors. With several processes
+    ``batch`` is this process's block (None: an empty one), ``share`` its part of the
+    global batch, and the gradients and the loss are summed over the processes before
+    clipping. Returns (the global batch's loss, the learning rate this step used). The
+    training loop and the train-step benchmark both run exactly this."""
     loss = 0.0
-    for part, weight in micro_batches(batch, c.grad_accumulation):
-        loss += step_fn(model, to_device(trim_padding(part), device), generator, weight, strength)
-        if meter is not None:
-            meter.commit()
+    if batch is not None:
+        for part, weight in micro_batches(batch, c.grad_accumulation):
+            loss += step_fn(model, to_device(trim_padding(part), device), generator, weight * share if share != 1.0 else weight, strength)
+            if meter is not None:
+                meter.commit()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if procs is not None and procs.world > 1:
+        procs.sum_gradients(trainable)
+        (loss,) = procs.sum([loss])
+    if precision is not None:
+        precision.unscale(optimizer)  # clipping reads true gradient norms
     if c.max_grad_norm > 0:
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], c.max_grad_norm)
-    optimizer.step()
+        torch.nn.utils.clip_grad_norm_(trainable, c.max_grad_norm)
+    if precision is not None:
+        precision.step(optimizer)
+    else:
+        optimizer.step()
     lr = float(scheduler.get_last_lr()[0])
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return loss, lr
+
+
+def _merged(procs: Processes, stats: Any, kind: Any) -> Any:
+    """A step's counts (EditStats, AdversaryStats or None) summed over the processes."""
+    if procs.world == 1:
+        return stats
+    parts = [part for part in procs.gather(stats) if part is not None]
+    if not parts:
+        return None
+    total = kind()
+    for part in parts:
+        total.merge(part)
+    return total
+
+
+def _observed_errors(procs: Processes, meter: ErrorMeter | None) -> float | None:
+    """The step's error rate on perturbed rows over every process's block (None: no rows)."""
+    if meter is None:
+        return None
+    if procs.world == 1:
+        return meter.take()
+    wrong, rows = procs.sum(meter.take_counts())
+    return wrong / rows if rows else None
+
+
+def _check_same_weights(procs: Processes, model: Any) -> None:
+    """Every process starts from the same weights (new heads drawn from the run seed),
+    or their updates would drift apart: checked once, on a sum of every weight."""
+    if procs.world == 1:
+        return
+    total = float(sum(p.detach().double().sum() for p in model.parameters()))
+    sums = procs.gather(total)
+    if any(v != sums[0] for v in sums):
+        raise ConfigError(f"the processes loaded different weights (sums {sums}); every process must load the same model")
 
 
 # ---------------------------------------------------------------------- helpers
@@ -532,11 +620,15 @@ def _check_same_config(path: Path, saved: dict[str, Any], c: TrainConfig) -> Non
 def _check_same_runtime(out: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
     """Another device or thread count changes float reductions, so the resumed run
     would not continue to the result the uninterrupted one reaches."""
-    changed = [f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in current if saved.get(k) != current[k]]
+    # One process writes no "processes" entry (checkpoints from before it existed too).
+    keys = list(dict.fromkeys([*current, *saved]))
+    was, now = ({"processes": 1, **d} for d in (saved, current))
+    changed = [f"{k}: {was.get(k)!r} -> {now.get(k)!r}" for k in keys if was.get(k) != now.get(k)]
     if changed:
         raise ConfigError(
             f"{out / ckpt.RESUME_DIR} was written on another runtime; an exact resume needs the same device, "
-            f"thread count and torch. Changed: {'; '.join(changed)} (set --device/--threads as the run had them)"
+            f"thread count, torch and number of processes. Changed: {'; '.join(changed)} "
+            "(set --device/--threads and launch as many processes as the run had)"
         )
 
 
@@ -553,10 +645,27 @@ def _finished_run(out: Path) -> RunResult:
 
 
 def _checkpoint(
-    c: TrainConfig, state: RunState, model: Any, optimizer: Any, scheduler: Any, order: BatchOrder, runtime: dict[str, Any]
+    c: TrainConfig,
+    state: RunState,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    order: BatchOrder,
+    runtime: dict[str, Any],
+    precision: Precision | None = None,
+    others: list[tuple[dict[str, Any], dict[str, torch.Tensor]]] | None = None,
 ) -> dict[str, Any]:
+    """What the resume checkpoint holds; ``others``: the random states of processes
+    1, 2, ... (their dropout streams), beside process 0's own."""
     epoch, position = divmod(state.step, order.steps_per_epoch)
     rng_state, rng_tensors = rng.capture()
+    extra: dict[str, Any] = {}
+    if others:
+        extra["rng_processes"] = [other_state for other_state, _ in others]
+        for rank, (_, tensors) in enumerate(others, start=1):
+            rng_tensors.update({f"process{rank}.{k}": v for k, v in tensors.items()})
+    if precision is not None and precision.state():
+        extra["precision"] = precision.state()
     return {
         "model": model,
         "optimizer": optimizer,
@@ -569,15 +678,21 @@ def _checkpoint(
             "state": asdict(state),
             "config": c.to_dict(),
             "runtime": runtime,
+            **extra,
         },
     }
 
 
-def _restore(payload: dict[str, Any], model: Any, optimizer: Any, scheduler: Any, device: torch.device) -> RunState:
+def _restore(payload: dict[str, Any], model: Any, optimizer: Any, scheduler: Any, device: torch.device, rank: int = 0) -> RunState:
     ckpt.restore_model_and_optimizer(payload, model, optimizer)
     model.to(device)
     scheduler.load_state_dict(payload["scheduler"])
-    rng.restore(payload["rng"], payload["rng_tensors"])
+    if rank == 0:
+        rng.restore(payload["rng"], payload["rng_tensors"])
+    else:
+        prefix = f"process{rank}."
+        tensors = {k[len(prefix) :]: v for k, v in payload["rng_tensors"].items() if k.startswith(prefix)}
+        rng.restore(payload["rng_processes"][rank - 1], tensors)
     return RunState(**payload["state"])
 
 
@@ -662,6 +777,12 @@ def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | Non
     when given, which must not hold a training run's outputs. ``generalized`` adds the
     matrices of examples whose two parts (sentences; question and context) come from two
     languages (``results["generalized"]``, the table, predictions-generalized.jsonl)."""
+    # Under a launcher process 0 evaluates alone (evaluation is not sharded) and the
+    # others return its result.
+    return Processes.start(config.device).first_decides(lambda: _evaluate_saved(model_dir, config, results_dir, generalized=generalized))  # type: ignore[no-any-return]
+
+
+def _evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | None, *, generalized: bool) -> RunResult:
     c = config.resolved()
     task = c.task_record
     check_sources(c, with_train=False)
@@ -709,31 +830,41 @@ def attack_saved(
 
     c = config.resolved()
     task = c.task_record
+    procs = Processes.start(c.device)  # several under a launcher: each searches its block
     check_sources(c, with_train=False)
-    _check_eval_output(out)
-    check_attack_output(out, overwrite=overwrite)
-    device, data, model, tokenizer, settings = _load_saved(model_dir, c)
-    summary, records = attack_languages(task, model, tokenizer, data.eval, lexicon, budgets, attack_config, settings, device, samples=samples)
-    values = c.to_dict()
-    results = {
-        **_saved_run_header("attack", model_dir, c, data.describe),
-        "source_lang": c.source_lang,
-        "low_resource_langs": list(c.low_resource_langs or ()),
-        "lexicon": lexicon_paths,
-        "config": {k: values[k] for k in reported_fields},
-        **summary,
-    }
-    write_attack(out, results, records, f"{c.task}: attack on {model_dir}")
-    return results
+
+    def check_output() -> None:
+        _check_eval_output(out)
+        check_attack_output(out, overwrite=overwrite)
+
+    procs.first_decides(check_output)
+    device, data, model, tokenizer, settings = _load_saved(model_dir, c, procs)
+    summary, records = attack_languages(task, model, tokenizer, data.eval, lexicon, budgets, attack_config, settings, device, samples=samples, procs=procs)
+
+    def finish() -> dict[str, Any]:
+        values = c.to_dict()
+        results = {
+            **_saved_run_header("attack", model_dir, c, data.describe),
+            "source_lang": c.source_lang,
+            "low_resource_langs": list(c.low_resource_langs or ()),
+            "lexicon": lexicon_paths,
+            "config": {k: values[k] for k in reported_fields},
+            **summary,
+        }
+        write_attack(out, results, records, f"{c.task}: attack on {model_dir}")
+        return results
+
+    return procs.first_decides(finish)  # type: ignore[no-any-return]  # process 0 writes; all return its results
 
 
-def _load_saved(model_dir: Path, c: TrainConfig) -> tuple[torch.device, Any, Any, Any, InputSettings]:
+def _load_saved(model_dir: Path, c: TrainConfig, procs: Processes | None = None) -> tuple[torch.device, Any, Any, Any, InputSettings]:
     """What evaluating a saved model needs: (device, the evaluation data, model,
     tokenizer, input settings), after the checks that need no model."""
-    if c.uses_smoke_sample:
+    procs = procs or Processes()
+    if c.uses_smoke_sample and procs.main:
         log.warning(SMOKE_NOTICE)
-    torch.set_num_threads(c.threads or _available_cores())
-    device = _device(c.device)
+    torch.set_num_threads(c.threads or max(1, _available_cores() // procs.local_world))
+    device = procs.device or _device(c.device)
     data = load_task_data(c, with_train=False)
     model, tokenizer = c.task_record.load_model(str(model_dir))
     model.to(device)

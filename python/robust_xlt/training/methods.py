@@ -50,14 +50,18 @@ shared in order by the micro-batches of a step.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from robust_xlt.tasks import Batch
 from robust_xlt.tasks.batches import model_inputs
 from robust_xlt.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from robust_xlt.training.parallel import Precision
 
 # (model, batch, generator, weight, strength) -> weighted loss value. ``weight`` scales
 # the loss before ``backward``: a micro-batch's share of the optimizer step's batch;
@@ -82,6 +86,12 @@ class ErrorMeter:
         self.rows += self._last[1]
         self._last = (0, 0)
 
+    def take_counts(self) -> tuple[int, int]:
+        """The step's (wrong, rows), and a fresh count for the next."""
+        counts = (self.wrong, self.rows)
+        self.wrong = self.rows = 0
+        return counts
+
     def take(self) -> float | None:
         """The step's error rate (None: no rows), and a fresh count for the next."""
         rate = self.wrong / self.rows if self.rows else None
@@ -89,21 +99,29 @@ class ErrorMeter:
         return rate
 
 
-def make_step(config: TrainConfig, special_ids: list[int], embedding_std: float, meter: ErrorMeter | None = None) -> StepFn:
+def make_step(
+    config: TrainConfig, special_ids: list[int], embedding_std: float, meter: ErrorMeter | None = None, precision: Precision | None = None
+) -> StepFn:
     """The step function of the config's embedding method (standard when it has none),
-    computing the config's task loss; ``meter`` counts each pass's errors."""
+    computing the config's task loss; ``meter`` counts each pass's errors; every
+    forward pass runs under ``precision``'s autocast, and every loss carries its
+    gradient scale (fp16), so the methods' backward passes need not know."""
     method = config.embedding_method
     specials = torch.tensor(sorted(set(special_ids)), dtype=torch.long)
     task = config.task_record
+    autocast = precision.autocast if precision is not None else contextlib.nullcontext
+    scaled = precision.scaled if precision is not None else (lambda loss: loss)
 
     def loss_at(model: Any, batch: Batch, embeds: torch.Tensor | None = None) -> torch.Tensor:
-        if embeds is None:
-            outputs = model(input_ids=batch["input_ids"], **model_inputs(batch))
-        else:
-            outputs = model(inputs_embeds=embeds, **model_inputs(batch))
+        with autocast():
+            if embeds is None:
+                outputs = model(input_ids=batch["input_ids"], **model_inputs(batch))
+            else:
+                outputs = model(inputs_embeds=embeds, **model_inputs(batch))
+            loss = task.loss(outputs, batch)
         if meter is not None:
             meter.record(task.errors(outputs, batch))
-        return task.loss(outputs, batch)
+        return scaled(loss.float())
 
     if method is None:
         return lambda model, batch, gen, weight, strength=1.0: standard_step(model, batch, loss_at, weight)

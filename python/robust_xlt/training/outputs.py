@@ -42,16 +42,19 @@ OUTPUT_FILES: tuple[str, ...] = (CONFIG_FILE, METRICS_FILE, RESULTS_JSON, RESULT
 class MetricsLog:
     """Appends one JSON object per line, flushed at once so a killed run loses nothing."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, enabled: bool = True) -> None:
         self.path = path
+        self.enabled = enabled  # False: a process that is not process 0, which writes nothing
 
     def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(_finite(record), ensure_ascii=False) + "\n")
 
     def keep_until(self, step: int) -> None:
         """Drop the records a resumed run will write again: those after ``step``."""
-        if not self.path.exists():
+        if not self.enabled or not self.path.exists():
             return
         kept = []
         for line in self.path.read_text(encoding="utf-8").splitlines():
