@@ -298,7 +298,8 @@ def train(
                 best.flush(out, model, tokenizer, to_toml(c))
                 size = 0
                 if due:
-                    size = ckpt.save_resume(out, **_checkpoint(c, state, model, optimizer, scheduler, order, runtime))
+                    size = ckpt.write_resume(out, **_checkpoint(c, state, model, optimizer, scheduler, order, runtime))
+                    ckpt.commit_resume(out)
                 seconds = time.perf_counter() - ck_start
                 checkpoint_seconds += seconds
                 last_checkpoint = time.perf_counter()
@@ -418,7 +419,7 @@ def _prepare_output_dir(out: Path, c: TrainConfig, *, resume: bool, overwrite: b
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output folder {out} is a file; give another --output-dir")
     if out.is_dir():
-        removed = ckpt.remove_stale_temporaries(out)
+        removed = ckpt.remove_stale_temporaries(out, OUTPUT_FILES)
         if removed:
             log.info("removed what a killed run left half-written in %s: %s", out, ", ".join(removed))
     if resume:
