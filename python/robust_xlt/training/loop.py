@@ -290,25 +290,27 @@ def train(
                 state.best_score, state.best_step = score, state.step
                 best.update(model, {"step": state.step, "metric": c.selection_metric, "score": score, "dev": data.describe["dev"], "lang": c.dev_lang})
             now = time.perf_counter()
-            due = c.checkpoint_interval == 0 or now - last_checkpoint >= c.checkpoint_interval
-            if due or state.step == total:
+            # The last step's checkpoint too: a final evaluation that fails or is killed
+            # is done again from it, not after the training since the last one.
+            due = c.checkpoint_interval == 0 or now - last_checkpoint >= c.checkpoint_interval or state.step == total
+            if due:
                 # best/ must be on disk beside the checkpoint that records its step, and
                 # before the final evaluation reads it.
                 ck_start = time.perf_counter()
                 best.flush(out, model, tokenizer, to_toml(c))
-                size = 0
-                if due:
-                    size = ckpt.write_resume(out, **_checkpoint(c, state, model, optimizer, scheduler, order, runtime))
-                    ckpt.commit_resume(out)
+                size = ckpt.write_resume(out, **_checkpoint(c, state, model, optimizer, scheduler, order, runtime))
                 seconds = time.perf_counter() - ck_start
                 checkpoint_seconds += seconds
                 last_checkpoint = time.perf_counter()
                 share = checkpoint_seconds / max(last_checkpoint - started, 1e-9)
                 metrics.write({"event": "checkpoint", "step": state.step, "bytes": size, "seconds": round(seconds, 2)})
+                # Swapped in after its record: a run resumed from it keeps the record, one
+                # killed before the swap resumes from the previous one and writes it again.
+                ckpt.commit_resume(out)
                 log.info(
-                    "checkpoint at step %d: %s in %.1f s (checkpoints %.1f%% of this run's time so far)",
+                    "checkpoint at step %d: resume %.0f MB + best model in %.1f s (checkpoints %.1f%% of this run's time so far)",
                     state.step,
-                    f"resume {size / 1e6:.0f} MB + best model" if size else "best model",
+                    size / 1e6,
                     seconds,
                     100 * share,
                 )
