@@ -3,7 +3,8 @@ points (in training steps, inside resume/ and best/ writes, in the final evaluat
 and its writes) and resumed each time ends byte for byte where an uninterrupted run
 does; a kill at any file operation of a checkpoint swap, removal or clear leaves a
 whole checkpoint; an evaluation that fails keeps the checkpoint; a killed run's
-half-written files are removed at the next start.
+half-written files are removed at the next start; a run folder named by another path
+still resumes, and eval refuses to write into it by any of its names.
 
 The kill test runs the real CLI in child processes (tests/kill_driver.py) forked from a
 server that imported torch once, so that a run starts in a fraction of a second. The
@@ -29,6 +30,7 @@ from typing import Any
 import pytest
 
 import kill_driver
+from robust_xlt.cli import main
 from robust_xlt.models import make_tiny_model_dir
 from robust_xlt.training import TrainConfig, train
 from robust_xlt.training import loop
@@ -520,3 +522,46 @@ def test_a_killed_runs_half_written_files_are_removed_at_the_next_start(tiny: st
     assert steps == [3, 4]  # from the checkpoint at step 2
     assert not [name for name in stale if (out / name).exists()] and not (out / ".best.tmp").exists()
     assert all((out / name).read_bytes() == b"half" for name in mine)
+
+
+def test_a_run_folder_named_by_another_path_still_resumes(
+    tiny: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Interrupted (Ctrl-C) after one step each time, and resumed as x, ./x, its
+    absolute path, a symbolic link to it, and after a move; then eval refuses to write
+    into it by any of its names."""
+    monkeypatch.chdir(tmp_path)
+    real_step = loop.optimizer_step
+    calls = 0
+
+    def interrupt_on_the_second_step(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "optimizer_step", interrupt_on_the_second_step)
+    flags = ["--model", tiny, "--task", "pawsx", "--batch-size", "8", "--max-length", "48", "--threads", "1", "--device", "cpu"]
+    flags += ["--max-steps", "5", "--eval-every", "1", "--checkpoint-interval", "0"]
+    Path("link").symlink_to("x")
+    names = ["x", "./x", str(tmp_path / "x"), "link", "moved/x/"]
+    for step, name in enumerate(names):
+        if name.startswith("moved"):
+            Path("moved").mkdir()
+            Path("x").rename("moved/x")
+        calls = 0
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="robust_xlt"):
+            code = main(["train", *flags, *(["--resume"] if step else []), "--output-dir", name])
+        assert code == (0 if name == names[-1] else 130), name
+        if step:
+            assert f"at step {step} of 5" in caplog.text, name
+    assert json.loads(Path("moved/x/results.json").read_text())["steps"] == 5
+    capsys.readouterr()
+    Path("again").symlink_to("moved/x")
+    before = {p: p.read_bytes() for p in Path("moved/x").rglob("*") if p.is_file()}
+    for name in ("moved/x", "./moved/x/", str(tmp_path / "moved" / "x"), "again", "moved/x/best/.."):
+        assert main(["eval", "--model-dir", "moved/x/best", "--output-dir", name]) == 2, name
+        assert "holds a training run" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in Path("moved/x").rglob("*") if p.is_file()} == before

@@ -122,6 +122,7 @@ def train(
         log.warning(SMOKE_NOTICE)
     payload = _prepare_output_dir(out, c, resume=resume, overwrite=overwrite)
     if payload == "finished":
+        _claim_output_dir(out, clear=False)  # a kill while it deleted its checkpoint left a part
         return _finished_run(out)
 
     threads = c.threads or _available_cores()
@@ -151,11 +152,15 @@ def train(
     model.to(device)
     model.train()
     settings = InputSettings.of(c, qa_tokenizer=_qa_tokenizer(task, tokenizer))
-    # Inputs the model cannot read fail now, naming the example, not after training.
-    inputs = [(f"training data {data.describe['train']}", data.train), (f"dev data {data.describe['dev']}", data.dev)]
-    inputs += [(f"{lang} evaluation data {data.describe['eval']}", exs) for lang, exs in data.eval.items()]
+    # Inputs the model cannot read fail now, naming the example and its file, not after training.
+    sources = data.splits["sources"]
+    split_from = sources["eval"][c.source_lang] if data.splits["pool"] == "eval" else sources["train"]
+    dev = f"dev data ({data.describe['dev']})" + ("" if c.dev_data else f" from {split_from}")
+    inputs = [(f"training data {sources['train']}", data.train), (dev, data.dev)]
+    inputs += [(f"{lang} evaluation data {sources['eval'][lang]}", exs) for lang, exs in data.eval.items()]
     for where, examples in inputs:
         task.check_inputs(tokenizer, examples, settings, where)
+    _claim_output_dir(out, clear=payload is None and (resume or overwrite))
     # The pretrained embedding scale sets rs-rp's noise; measured before any resume so a
     # resumed run uses the same value.
     embedding_std = float(model.get_input_embeddings().weight.detach().float().std())
@@ -415,15 +420,13 @@ def optimizer_step(
 
 
 def _prepare_output_dir(out: Path, c: TrainConfig, *, resume: bool, overwrite: bool) -> dict[str, Any] | str | None:
-    """The checkpoint payload to resume from, "finished", or None for a fresh start."""
+    """The checkpoint payload to resume from, "finished", or None for a fresh start.
+    It only reads: a refused run changes nothing, and ``_claim_output_dir`` writes once
+    the inputs are checked too."""
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite contradict each other; choose one")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output folder {out} is a file; give another --output-dir")
-    if out.is_dir():
-        removed = ckpt.remove_stale_temporaries(out, OUTPUT_FILES)
-        if removed:
-            log.info("removed what a killed run left half-written in %s: %s", out, ", ".join(removed))
     if resume:
         if ckpt.has_resume(out):
             payload = ckpt.load_resume(out)
@@ -440,10 +443,19 @@ def _prepare_output_dir(out: Path, c: TrainConfig, *, resume: bool, overwrite: b
                 f"output folder {out} already holds a run; pass --resume to continue it, "
                 "--overwrite to start it again, or another --output-dir"
             )
-    if overwrite or resume:
+    return None
+
+
+def _claim_output_dir(out: Path, *, clear: bool) -> None:
+    """The output folder made ready: what a killed run left half-written removed and,
+    when ``clear`` (a run started again from step 0), the previous outputs."""
+    if out.is_dir():
+        removed = ckpt.remove_stale_temporaries(out, OUTPUT_FILES)
+        if removed:
+            log.info("removed what a killed run left half-written in %s: %s", out, ", ".join(removed))
+    if clear:
         ckpt.clear_outputs(out, OUTPUT_FILES)
     out.mkdir(parents=True, exist_ok=True)
-    return None
 
 
 def _check_model_limits(c: TrainConfig) -> None:
@@ -458,15 +470,19 @@ def _check_model_limits(c: TrainConfig) -> None:
     # XLM-R-style models reserve padding_idx + 1 positions (2 for e5 / XLM-R).
     offset = getattr(model_config, "pad_token_id", 0) + 1 if getattr(model_config, "model_type", "") in ("xlm-roberta", "roberta") else 0
     if positions is not None and c.max_length is not None and c.max_length > positions - offset:
-        raise ConfigError(f"max_length {c.max_length} is above what {c.model} can read ({positions - offset} tokens)")
+        raise ConfigError(
+            f"max_length {c.max_length} is above what {c.model} can read ({positions - offset} tokens); "
+            f"give --max-length {positions - offset} or less"
+        )
 
 
 def _check_restartable(out: Path, c: TrainConfig) -> None:
     """--resume without a checkpoint starts over only a run of this very config that was
     cut off before its first checkpoint (or a folder with nothing in it): never a
     folder of other files, whose best/ and results would be replaced."""
-    if not out.exists() or not any(out.iterdir()):
-        return
+    stale = set(ckpt.stale_temporaries(out, OUTPUT_FILES)) if out.is_dir() else set()
+    if not out.exists() or all(p in stale for p in out.iterdir()):
+        return  # nothing in it but what a run killed at its start left half-written
     saved = out / CONFIG_FILE
     if not saved.exists():
         raise ConfigError(
