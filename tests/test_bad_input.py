@@ -549,8 +549,61 @@ def test_cli_train_flags(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_cli_max_length_above_the_model(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    expect_cli_error(["train", "--model", str(tiny), "--max-length", "100000", "--output-dir", str(out)], ["max_length 100000"], capsys)
+    fragments = ["max_length 100000", "(512 tokens)", "give --max-length 512 or less"]
+    expect_cli_error(["train", "--model", str(tiny), "--max-length", "100000", "--output-dir", str(out)], fragments, capsys)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragments"),
+    [
+        # A window of 32 holds 4 special tokens and 24 question tokens: 4 context tokens.
+        (["--max-length", "32", "--qa-overlap", "4", "--max-query-length", "24"], ["qa_overlap 4", "= 4 context tokens", "give --qa-overlap 3 or less"]),
+        # XTREME's overlap with a shorter window: 128 - 4 - 64 = 60.
+        (["--max-length", "128"], ["qa_overlap 128", "max_length 128 - 4 special tokens - max_query_length 64 = 60", "--qa-overlap 59 or less"]),
+        (["--max-length", "24", "--qa-overlap", "8", "--max-query-length", "24"], ["hold no context", "= -4", "--max-length above 36"]),
+    ],
+)
+def test_cli_qa_windows_that_cannot_hold_the_overlap(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], fragments: list[str]
+) -> None:
+    out = tmp_path / "out"
+    expect_cli_error(["train", "--model", str(tiny), "--task", "qa", *flags, "--output-dir", str(out)], fragments, capsys)
+    assert not out.exists(), "a refused command created its output folder"
+
+
+ZERO_WIDTH = "\u200b"  # a non-empty question that tokenizes to nothing
+
+
+@pytest.mark.parametrize(
+    ("where", "question_id", "fragments"),
+    [
+        ("train", "smoke-train-p1-q2", ["training data", "train-en.json"]),
+        ("de", "smoke-dev-p2-q1", ["de evaluation data", "dev-de.json"]),
+        # Every English passage: whichever of them is the dev set is checked first.
+        ("en", "smoke-dev-p1-q1", ["dev data", "dev-en.json"]),
+    ],
+)
+def test_cli_unreadable_qa_question_names_the_file_and_id(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, question_id: str, fragments: list[str]
+) -> None:
+    from robust_xlt.data import sample_path
+
+    files = {name: json.loads(sample_path("qa", *name.split("-")).read_text(encoding="utf-8")) for name in ("train-en", "dev-en", "dev-de")}
+    doc = files["train-en" if where == "train" else f"dev-{where}"]
+    for paragraph in (p for article in doc["data"] for p in article["paragraphs"]):
+        for qa in paragraph["qas"]:
+            if qa["id"] == question_id or where == "en":
+                qa["question"] = ZERO_WIDTH
+    for name, content in files.items():
+        write(tmp_path / f"{name}.json", json.dumps(content))
+    out = tmp_path / "out"
+    argv = ["train", "--model", str(tiny), "--task", "qa", "--train-data", str(tmp_path / "train-en.json")]
+    argv += ["--eval-data", str(tmp_path / "dev-{lang}.json"), "--eval-langs", "de", "--max-length", "96", "--qa-overlap", "24"]
+    message = expect_cli_error([*argv, "--output-dir", str(out)], [*fragments, str(tmp_path), "'smoke-", "the question has no tokens"], capsys)
+    if where != "en":
+        assert f"question {question_id!r}" in message
+    assert not out.exists(), "a refused command created its output folder"
 
 
 def test_cli_output_dir_is_a_file(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -734,7 +787,15 @@ def _resume_state(**overrides: Any) -> str:
 RUN_CASES = [
     # (id, files of the run folder, --resume?, fragments besides the folder)
     ("resume-other-files", {"notes.md": "mine", "results.md": "# mine"}, True, ["holds no robust-xlt run", "nothing was changed"]),
+    # Names a killed run's half-written files have, which a refused command leaves too.
+    (
+        "resume-other-files-and-temporaries",
+        {"notes.md": "mine", ".best.tmp/model.safetensors": b"x", ".resume.tmp/state.json": "{}", ".results.md.7.tmp": "#"},
+        True,
+        ["holds no robust-xlt run", "nothing was changed"],
+    ),
     ("fresh-over-a-run", {"results.json": "{}", "metrics.jsonl": ""}, False, ["already holds a run", "--resume"]),
+    ("fresh-over-a-killed-run", {"config.toml": "SAVED", "metrics.jsonl": "", ".resume.tmp/state.json": "{}", ".splits.json.7.tmp": "{"}, False, ["already holds a run"]),
     ("resume-config-not-toml", {"config.toml": "[run\n", "results.md": "# r"}, True, ["config.toml", "not valid TOML"]),
     ("resume-config-not-utf8", {"config.toml": b"[run]\nmodel = \"\xe9\"\n"}, True, ["config.toml", "not UTF-8"]),
     ("resume-config-bad-value", {"config.toml": "[optimization]\nbatch_size = -1\n"}, True, ["config.toml", "batch_size must be at least 1"]),

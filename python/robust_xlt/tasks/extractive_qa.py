@@ -40,9 +40,11 @@ def train_batch(tokenizer: Any, examples: Sequence[QAExample], settings: InputSe
 def check_inputs(tokenizer: Any, examples: Sequence[QAExample], settings: InputSettings, where: str) -> None:
     """Build every example's windows once before training, so an input the model cannot
     read (a question of only zero-width characters: no tokens) fails now, naming the
-    example's id and its data set, not after training with a batch index."""
+    example's id and its data set, not after training with a batch index. Settings
+    whose windows cannot hold an overlap fail first, naming the numbers."""
     from robust_xlt.qa import prepare_eval_features
 
+    _check_window_room(tokenizer, settings)
     chunk = 512
     for start in range(0, len(examples), chunk):
         part = examples[start : start + chunk]
@@ -61,6 +63,27 @@ def check_inputs(tokenizer: Any, examples: Sequence[QAExample], settings: InputS
                 ex = part[int(head[8:])]
                 raise ValueError(f"{where}: question {ex.id!r} ({ex.lang}): {rest}") from None
             raise ValueError(f"{where}: {message}") from None
+
+
+def _check_window_room(tokenizer: Any, settings: InputSettings) -> None:
+    """The feature code's own condition, stated in flags: a window of max_length tokens
+    holds the special tokens, up to max_query_length question tokens and the rest of
+    the context, and consecutive windows must share fewer context tokens than that."""
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    room = settings.max_length - specials - settings.max_query_length
+    if room > settings.qa_overlap:
+        return
+    sizes = f"max_length {settings.max_length} - {specials} special tokens - max_query_length {settings.max_query_length} = {room}"
+    if room <= 0:
+        raise ValueError(
+            f"qa windows hold no context: {sizes} context tokens; give --max-length above "
+            f"{specials + settings.max_query_length + settings.qa_overlap} or a smaller --max-query-length"
+        )
+    raise ValueError(
+        f"qa_overlap {settings.qa_overlap} does not fit in a window: {sizes} context tokens, and consecutive "
+        f"windows must share fewer than that; give --qa-overlap {room - 1} or less, a larger --max-length "
+        "or a smaller --max-query-length"
+    )
 
 
 def loss(outputs: Any, batch: Batch) -> torch.Tensor:

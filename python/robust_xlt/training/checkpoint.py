@@ -18,6 +18,7 @@ each checkpoint write is one model save, not one per improvement.
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -52,7 +53,7 @@ def trainable_state(model: Any) -> dict[str, torch.Tensor]:
     return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
 
 
-def save_resume(
+def write_resume(
     out_dir: Path,
     *,
     model: Any,
@@ -60,10 +61,12 @@ def save_resume(
     rng_tensors: dict[str, torch.Tensor],
     state: dict[str, Any],
 ) -> int:
-    """Write the resume checkpoint atomically; returns its size in bytes. ``state``
-    holds the JSON part (see the module docstring) but the optimizer's param groups,
-    which are taken from ``optimizer``."""
-    tmp, final, old = out_dir / _RESUME_TMP, out_dir / RESUME_DIR, out_dir / _RESUME_OLD
+    """Write the resume checkpoint to ``.resume.tmp/`` and flush it; ``commit_resume``
+    puts it in use (the loop logs it in between, so a run resumed from it finds its
+    record in metrics.jsonl). Returns its size in bytes. ``state`` holds the JSON part
+    (see the module docstring) but the optimizer's param groups, which are taken from
+    ``optimizer``."""
+    tmp = out_dir / _RESUME_TMP
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     opt = optimizer.state_dict()
@@ -84,8 +87,12 @@ def save_resume(
     (tmp / "state.json").write_text(json.dumps(payload), encoding="utf-8")
     for path in tmp.iterdir():
         _fsync(path)
-    _swap(tmp, final, old)
-    return sum(p.stat().st_size for p in final.iterdir())
+    return sum(p.stat().st_size for p in tmp.iterdir())
+
+
+def commit_resume(out_dir: Path) -> None:
+    """Swap the checkpoint ``write_resume`` wrote in for the previous one."""
+    _swap(out_dir / _RESUME_TMP, out_dir / RESUME_DIR, out_dir / _RESUME_OLD)
 
 
 def has_resume(out_dir: Path) -> bool:
@@ -146,21 +153,36 @@ def restore_model_and_optimizer(payload: dict[str, Any], model: Any, optimizer: 
 
 
 def remove_resume(out_dir: Path) -> None:
-    for name in (RESUME_DIR, _RESUME_TMP, _RESUME_OLD):
-        shutil.rmtree(out_dir / name, ignore_errors=True)
+    """Delete a finished run's checkpoint, renamed away first: a run killed while
+    deleting leaves a whole checkpoint or none, never a damaged one."""
+    tmp, final, old = out_dir / _RESUME_TMP, out_dir / RESUME_DIR, out_dir / _RESUME_OLD
+    shutil.rmtree(tmp, ignore_errors=True)
+    if final.is_dir():
+        shutil.rmtree(old, ignore_errors=True)  # beside a whole resume/, only leftovers
+    for live in (final, old):
+        if live.is_dir():
+            live.rename(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
-def remove_stale_temporaries(out_dir: Path) -> list[str]:
-    """Delete half-written folders and files a killed run left; returns their names."""
-    removed = []
-    for name in (_RESUME_TMP, _BEST_TMP):
-        if (out_dir / name).exists():
-            shutil.rmtree(out_dir / name, ignore_errors=True)
-            removed.append(name)
-    for stale in [*out_dir.glob(".resume-*.tmp"), *out_dir.glob(".*.jsonl.*.tmp"), *out_dir.glob(".*.json.*.tmp")]:
-        stale.unlink(missing_ok=True)
-        removed.append(stale.name)
-    return removed
+def stale_temporaries(out_dir: Path, outputs: tuple[str, ...]) -> list[Path]:
+    """The half-written folders and files a killed run left in ``out_dir``: the
+    checkpoint and best-model temporaries, an older version's ``.resume-*.tmp`` and
+    the atomic writers' ``.NAME.PID.tmp`` of the ``outputs`` and of predictions."""
+    found = [out_dir / name for name in (_RESUME_TMP, _BEST_TMP) if (out_dir / name).exists()]
+    patterns = [".resume-*.tmp", ".predictions-*.jsonl.*.tmp", *(f".{glob.escape(name)}.*.tmp" for name in outputs)]
+    return found + sorted({p for pattern in patterns for p in out_dir.glob(pattern) if p.is_file()})
+
+
+def remove_stale_temporaries(out_dir: Path, outputs: tuple[str, ...]) -> list[str]:
+    """Delete what ``stale_temporaries`` finds; returns the names."""
+    stale = stale_temporaries(out_dir, outputs)
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return [p.name for p in stale]
 
 
 class BestModel:
@@ -228,15 +250,19 @@ def read_best_info(folder: Path) -> dict[str, Any]:
 
 
 def clear_outputs(out_dir: Path, names: tuple[str, ...]) -> None:
-    """Remove this package's outputs (and only those) from ``out_dir``."""
-    for name in (*names, RESUME_DIR, _RESUME_TMP, _RESUME_OLD, LEGACY_RESUME_FILE, BEST_DIR, _BEST_TMP, _BEST_OLD):
+    """Remove this package's outputs (and only those) from ``out_dir``. ``names`` go
+    last, the first of them (the run's config, which marks the folder as a run) very
+    last: a clear cut short by a kill leaves a folder that is still a run to resume."""
+    remove_stale_temporaries(out_dir, names)
+    remove_resume(out_dir)
+    for p in out_dir.glob("predictions-*.jsonl"):
+        p.unlink(missing_ok=True)
+    for name in (LEGACY_RESUME_FILE, BEST_DIR, _BEST_TMP, _BEST_OLD, *reversed(names)):
         p = out_dir / name
         if p.is_dir():
             shutil.rmtree(p)
         else:
             p.unlink(missing_ok=True)
-    for stale in [*out_dir.glob(".resume-*.tmp"), *out_dir.glob("predictions-*.jsonl")]:
-        stale.unlink(missing_ok=True)
 
 
 def _read_json(path: Path) -> Any:
@@ -250,8 +276,10 @@ def _read_json(path: Path) -> Any:
 
 
 def _swap(tmp: Path, final: Path, old: Path) -> None:
-    shutil.rmtree(old, ignore_errors=True)
+    # ``old`` is deleted only while a whole ``final`` exists: without ``final`` (a swap
+    # cut off between its renames) it is the checkpoint a resume reads.
     if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)

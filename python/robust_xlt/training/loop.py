@@ -135,6 +135,8 @@ def train(
     found = procs.first_decides(prepare)
     payload = prepared["payload"] if procs.main else (ckpt.load_resume(out) if found == "resume" else found)
     if payload == "finished":
+        if procs.main:
+            _claim_output_dir(out, clear=False)  # a kill while it deleted its checkpoint left a part
         return _finished_run(out)
 
     threads = c.threads or max(1, _available_cores() // procs.local_world)
@@ -169,12 +171,17 @@ def train(
     model.to(device)
     model.train()
     settings = InputSettings.of(c, qa_tokenizer=_qa_tokenizer(task, tokenizer))
-    # Inputs the model cannot read fail now, naming the example, not after training.
-    inputs = [(f"training data {data.describe['train']}", data.train), (f"dev data {data.describe['dev']}", data.dev)]
-    inputs += [(f"{lang} evaluation data {data.describe['eval']}", exs) for lang, exs in data.eval.items()]
-    inputs += [(f"{lang} oracle dev rows of {data.describe['eval']}", exs) for lang, exs in data.oracle_dev.items()]
+    # Inputs the model cannot read fail now, naming the example and its file, not after training.
+    sources = data.splits["sources"]
+    split_from = sources["eval"][c.source_lang] if data.splits["pool"] == "eval" else sources["train"]
+    dev = f"dev data ({data.describe['dev']})" + ("" if c.dev_data else f" from {split_from}")
+    inputs = [(f"training data {sources['train']}", data.train), (dev, data.dev)]
+    inputs += [(f"{lang} evaluation data {sources['eval'][lang]}", exs) for lang, exs in data.eval.items()]
+    inputs += [(f"{lang} oracle dev rows of {sources['eval'][lang]}", exs) for lang, exs in data.oracle_dev.items()]
     for where, examples in inputs:
         task.check_inputs(tokenizer, examples, settings, where)
+    if procs.main:
+        _claim_output_dir(out, clear=payload is None and (resume or overwrite))
     # The pretrained embedding scale sets rs-rp's noise; measured before any resume so a
     # resumed run uses the same value.
     embedding_std = float(model.get_input_embeddings().weight.detach().float().std())
@@ -336,27 +343,30 @@ def train(
                 if improved:
                     state.best_score, state.best_step = score, state.step
                     best.update(model, {"step": state.step, "metric": c.selection_metric, "score": score, "dev": data.describe["dev"], "lang": c.dev_lang})
-                due = c.checkpoint_interval == 0 or time.perf_counter() - last_checkpoint >= c.checkpoint_interval
+                # The last step's checkpoint too: a final evaluation that fails or is killed
+                # is done again from it, not after the training since the last one.
+                due = c.checkpoint_interval == 0 or time.perf_counter() - last_checkpoint >= c.checkpoint_interval or state.step == total
             # One decision for all: every process's random state goes into the checkpoint.
             due = procs.share(due)
             others = procs.gather(rng.capture())[1:] if due and procs.world > 1 else []
-            if procs.main and (due or state.step == total):
+            if procs.main and due:
                 # best/ must be on disk beside the checkpoint that records its step, and
                 # before the final evaluation reads it.
                 ck_start = time.perf_counter()
                 best.flush(out, model, tokenizer, to_toml(c))
-                size = 0
-                if due:
-                    size = ckpt.save_resume(out, **_checkpoint(c, state, model, optimizer, scheduler, order, runtime, precision, others))
+                size = ckpt.write_resume(out, **_checkpoint(c, state, model, optimizer, scheduler, order, runtime, precision, others))
                 seconds = time.perf_counter() - ck_start
                 checkpoint_seconds += seconds
                 last_checkpoint = time.perf_counter()
                 ck_share = checkpoint_seconds / max(last_checkpoint - started, 1e-9)
                 metrics.write({"event": "checkpoint", "step": state.step, "bytes": size, "seconds": round(seconds, 2)})
+                # Swapped in after its record: a run resumed from it keeps the record, one
+                # killed before the swap resumes from the previous one and writes it again.
+                ckpt.commit_resume(out)
                 log.info(
-                    "checkpoint at step %d: %s in %.1f s (checkpoints %.1f%% of this run's time so far)",
+                    "checkpoint at step %d: resume %.0f MB + best model in %.1f s (checkpoints %.1f%% of this run's time so far)",
                     state.step,
-                    f"resume {size / 1e6:.0f} MB + best model" if size else "best model",
+                    size / 1e6,
                     seconds,
                     100 * ck_share,
                 )
@@ -538,15 +548,13 @@ def _check_same_weights(procs: Processes, model: Any) -> None:
 
 
 def _prepare_output_dir(out: Path, c: TrainConfig, *, resume: bool, overwrite: bool) -> dict[str, Any] | str | None:
-    """The checkpoint payload to resume from, "finished", or None for a fresh start."""
+    """The checkpoint payload to resume from, "finished", or None for a fresh start.
+    It only reads: a refused run changes nothing, and ``_claim_output_dir`` writes once
+    the inputs are checked too."""
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite contradict each other; choose one")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output folder {out} is a file; give another --output-dir")
-    if out.is_dir():
-        removed = ckpt.remove_stale_temporaries(out)
-        if removed:
-            log.info("removed what a killed run left half-written in %s: %s", out, ", ".join(removed))
     if resume:
         if ckpt.has_resume(out):
             payload = ckpt.load_resume(out)
@@ -563,10 +571,19 @@ def _prepare_output_dir(out: Path, c: TrainConfig, *, resume: bool, overwrite: b
                 f"output folder {out} already holds a run; pass --resume to continue it, "
                 "--overwrite to start it again, or another --output-dir"
             )
-    if overwrite or resume:
+    return None
+
+
+def _claim_output_dir(out: Path, *, clear: bool) -> None:
+    """The output folder made ready: what a killed run left half-written removed and,
+    when ``clear`` (a run started again from step 0), the previous outputs."""
+    if out.is_dir():
+        removed = ckpt.remove_stale_temporaries(out, OUTPUT_FILES)
+        if removed:
+            log.info("removed what a killed run left half-written in %s: %s", out, ", ".join(removed))
+    if clear:
         ckpt.clear_outputs(out, OUTPUT_FILES)
     out.mkdir(parents=True, exist_ok=True)
-    return None
 
 
 def _check_model_limits(c: TrainConfig) -> None:
@@ -581,15 +598,19 @@ def _check_model_limits(c: TrainConfig) -> None:
     # XLM-R-style models reserve padding_idx + 1 positions (2 for e5 / XLM-R).
     offset = getattr(model_config, "pad_token_id", 0) + 1 if getattr(model_config, "model_type", "") in ("xlm-roberta", "roberta") else 0
     if positions is not None and c.max_length is not None and c.max_length > positions - offset:
-        raise ConfigError(f"max_length {c.max_length} is above what {c.model} can read ({positions - offset} tokens)")
+        raise ConfigError(
+            f"max_length {c.max_length} is above what {c.model} can read ({positions - offset} tokens); "
+            f"give --max-length {positions - offset} or less"
+        )
 
 
 def _check_restartable(out: Path, c: TrainConfig) -> None:
     """--resume without a checkpoint starts over only a run of this very config that was
     cut off before its first checkpoint (or a folder with nothing in it): never a
     folder of other files, whose best/ and results would be replaced."""
-    if not out.exists() or not any(out.iterdir()):
-        return
+    stale = set(ckpt.stale_temporaries(out, OUTPUT_FILES)) if out.is_dir() else set()
+    if not out.exists() or all(p in stale for p in out.iterdir()):
+        return  # nothing in it but what a run killed at its start left half-written
     saved = out / CONFIG_FILE
     if not saved.exists():
         raise ConfigError(
