@@ -7,6 +7,7 @@ import unicodedata
 import pytest
 
 from robust_xlt import normalize_lang, segment_words
+from robust_xlt.stopwords import stopword_list
 
 FIXTURES = {
     "en": ("Don't stop: it's 3.5 km, Mr. Smith!", ["Don't", "stop", "it's", "3.5", "km", "Mr", "Smith"]),
@@ -96,3 +97,17 @@ def test_function_words_split_unspaced_scripts_without_a_lexicon() -> None:
     assert len(spans) == 5
     # The Japanese particles の and は cut the kana run they sit in.
     assert words("東京のすしはおいしい", "ja") == ["東", "京", "の", "すし", "は", "おいしい"]
+
+
+def words_full(text: str, lang: str) -> list[str]:
+    (spans,) = segment_words([text], lang, stopwords="full")
+    return [text[s:e] for s, e in spans]
+
+
+def test_punctuation_stop_words_never_become_words_in_unspaced_runs() -> None:
+    # Issue 10's sweep: stopwordsiso's Korean list holds "_", which UAX #29 keeps
+    # inside a katakana run, so "_" came out as a word between テスト and データ.
+    assert "_" in stopword_list("ko", "full")
+    assert words_full("テスト_データ", "ko") == ["テスト", "データ"]
+    (spans,) = segment_words(["テスト_データ 한국어"], "ko", stopwords="full")
+    assert spans == segment_words(["テスト_データ 한국어"], "ko", stopwords="none")[0]

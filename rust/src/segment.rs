@@ -12,6 +12,13 @@
 //! character is a word of its own (it is most often a morpheme); consecutive
 //! unmatched kana, Thai, Lao, Khmer or Myanmar grapheme clusters are joined into
 //! one word. Matching is by grapheme cluster, so a mark is never cut off.
+//!
+//! A dictionary entry matches only where the matched text has a letter or digit,
+//! the test every other word passes: entries made only of punctuation or symbols
+//! are ignored, so they never become words. Runs can hold such characters (`_`
+//! joins katakana under UAX #29, `฿` and `๏` are in the Thai block, a ZWJ pulls
+//! in a pictograph), and stop-word lists hold them: stopwordsiso's Korean list
+//! has `_` and `、`, its Chinese one `，` and `、`.
 
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -189,6 +196,10 @@ fn split_unspaced_run(
         .unwrap_or(0)
         .min(32);
 
+    // The word test comes second, so it runs on the hits (one per word), not on
+    // the misses tried before each of them.
+    let known = |piece: &str| dictionaries.iter().any(|d| d.contains_word(piece)) && is_word(piece);
+
     // Unmatched kana or South-East Asian graphemes wait here to be joined.
     let mut pending: Option<(usize, usize, Script)> = None;
     let flush = |pending: &mut Option<(usize, usize, Script)>, words: &mut Vec<ByteSpan>| {
@@ -202,14 +213,13 @@ fn split_unspaced_run(
         // A grapheme holds at least one char, so `longest` chars span at most
         // `longest` graphemes.
         let max_j = graphemes.min(i + longest);
-        let matched = (i + 2..=max_j).rev().find(|&j| {
-            let candidate = &run[bounds[i]..bounds[j]];
-            dictionaries.iter().any(|d| d.contains_word(candidate))
-        });
+        let matched = (i + 2..=max_j)
+            .rev()
+            .find(|&j| known(&run[bounds[i]..bounds[j]]));
         let single = &run[bounds[i]..bounds[i + 1]];
         let j = match matched {
             Some(j) => j,
-            None if dictionaries.iter().any(|d| d.contains_word(single)) => i + 1,
+            None if known(single) => i + 1,
             None => {
                 let script = script_of(single.chars().next().unwrap_or(' '));
                 if script == Script::Han || !is_word(single) {
@@ -313,6 +323,37 @@ mod tests {
             words_of("I like 北京 a lot", &["北京"]),
             ["I", "like", "北京", "a", "lot"]
         );
+    }
+
+    #[test]
+    fn punctuation_entries_never_become_words_in_unspaced_runs() {
+        // Each text puts a non-word character inside a run: `_` joins katakana
+        // (WB13a/b), `฿` and `๏` lie in the Thai block, U+00AD is a Format char
+        // (WB4), a ZWJ pulls in the pictograph 〰 (WB3c). Found by a random sweep
+        // with stopwordsiso's Korean list (`_`) and a lexicon lemma `฿`.
+        let punctuation = ["_", "฿", "๏", "\u{ad}", "〰", "、", "_カ_"];
+        let cases: [(&str, &[&str]); 6] = [
+            ("カ_カ", &["カ"]),
+            ("テスト_データ", &[]),
+            ("ราคา฿100", &["ราคา"]),
+            ("๏ภาษา๏", &["ภาษา"]),
+            ("カ\u{ad}カ", &[]),
+            ("カ\u{200d}〰", &[]),
+        ];
+        for (text, dict) in cases {
+            let with: Vec<&str> = dict.iter().chain(&punctuation).copied().collect();
+            let found = words_of(text, &with);
+            assert_eq!(found, words_of(text, dict), "{text:?}");
+            assert!(found.iter().all(|w| is_word(w)), "{text:?}: {found:?}");
+        }
+        assert_eq!(words_of("カ_カ", &["_"]), ["カ", "カ"]);
+        assert_eq!(words_of("ราคา฿100", &["ราคา", "฿"]), ["ราคา", "100"]);
+    }
+
+    #[test]
+    fn entries_with_a_letter_and_punctuation_still_match() {
+        // ฯลฯ ("and so on") is spelled with the abbreviation sign ฯ around a letter.
+        assert_eq!(words_of("ไปฯลฯ", &["ไป", "ฯลฯ"]), ["ไป", "ฯลฯ"]);
     }
 
     #[test]
