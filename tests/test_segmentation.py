@@ -111,3 +111,17 @@ def test_punctuation_stop_words_never_become_words_in_unspaced_runs() -> None:
     assert words_full("テスト_データ", "ko") == ["テスト", "データ"]
     (spans,) = segment_words(["テスト_データ 한국어"], "ko", stopwords="full")
     assert spans == segment_words(["テスト_データ 한국어"], "ko", stopwords="none")[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ก\u200e\u0e31", "ก\u061c\u064bก", "漢\u2060\u0301字", "カ\u00ad\u3099"],
+    ids=["thai-lrm", "thai-alm-fathatan", "han-word-joiner", "kana-soft-hyphen"],
+)
+def test_a_format_character_never_cuts_a_mark_off_in_unspaced_runs(text: str) -> None:
+    # Found by tests/test_fuzz.py: grapheme rules break around a format character
+    # (bidi mark, word joiner, soft hyphen), and the mark after one came out as a
+    # word of its own; UAX #29 keeps both with the character before them.
+    (spans,) = segment_words([text], "th")
+    assert_marks_stay_inside(text, spans)
+    assert spans[0][1] >= 3
