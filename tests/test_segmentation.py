@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from robust_xlt import normalize_lang, segment_words
+from robust_xlt import load_lexicon, normalize_lang, segment_words
 from robust_xlt.stopwords import stopword_list
 
 FIXTURES = {
@@ -125,3 +125,16 @@ def test_a_format_character_never_cuts_a_mark_off_in_unspaced_runs(text: str) ->
     (spans,) = segment_words([text], "th")
     assert_marks_stay_inside(text, spans)
     assert spans[0][1] >= 3
+
+
+def test_a_myanmar_vowel_sign_is_never_left_behind_by_a_dictionary_word(tmp_path) -> None:
+    # Found by scripts/fuzz_long.py: UAX #29 starts a grapheme at ာ (U+102C) but
+    # keeps it in the word, so the lexicon word က matched alone and left the sign
+    # of ကာ as a word of its own.
+    path = tmp_path / "my.tsv"
+    path.write_text("my\tက\tmy\tကြ\nmy\tကား\tmy\tမော်တော်ကား\n", encoding="utf-8")
+    lexicon = load_lexicon([path])
+    for text in ("ကာ", "ကားကာ", "京\u1083"):
+        (spans,) = segment_words([text], "my", lexicon)
+        assert_marks_stay_inside(text, spans)
+        assert "".join(text[s:e] for s, e in spans) == text
