@@ -72,7 +72,9 @@ LONG = settings(FUZZ, max_examples=max(2, FUZZ.max_examples // 20))
 
 # ---------------------------------------------------------------- hostile text
 
-COMBINING = "\u0301\u0308\u0327\u0e31\u0e48\u0e4c\u093f\u094d\u0651\u064b\u3099\u309a\u20e3\ufe0f\U000e0100"
+# Combining marks, among them spacing marks that start a grapheme yet stay in the
+# word (Myanmar U+102C, U+1038, Tai Tham U+1A61).
+COMBINING = "\u0301\u0308\u0327\u0e31\u0e48\u0e4c\u093f\u094d\u0651\u064b\u3099\u309a\u20e3\ufe0f\U000e0100\u102c\u1038\u1a61"
 JOINERS = "\u200d\u200c"
 BIDI = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 # Soft hyphen, word joiner, BOM, Mongolian vowel separator, Arabic number sign (a
@@ -117,6 +119,8 @@ FUZZ_LEXICON = FIXTURE_LEXICON + "\n".join(
         "tr\tkır\ttr\tkir",
         "de\tStraße\tde\tStrasse",
         "hi\tहिन्दी\thi\tहिंदी",
+        "my\tက\tmy\tကြ",
+        "my\tကား\tmy\tမော်တော်ကား",
         "en\tdog\tth\tหมา",
         "en\tdog\tzh\t狗",
         "en\tdog\tja\t犬",
