@@ -40,7 +40,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
-from conftest import FIXTURE_LEXICON
 from reference_perturb import Counts, reference_counts, reference_perturb, word_key
 from robust_xlt import (
     Lexicon,
@@ -96,21 +95,52 @@ SCRIPTS = (
 )
 HOSTILE = COMBINING + JOINERS + BIDI + FORMAT + NONCHARACTERS + CONTROLS + SPACES + ASTRAL + PUNCTUATION
 
-# The fixture lexicon and entries that have broken segmentation or lookups: symbol
-# and punctuation lemmas, decomposed and composed spellings, joiners, astral
-# characters, unspaced-script words.
-FUZZ_LEXICON = FIXTURE_LEXICON + "\n".join(
-    [
+# Synonyms and translations in the fuzzed languages, and entries that have broken
+# segmentation or lookups: symbol and punctuation lemmas, decomposed and composed
+# spellings, joiners, astral characters, unspaced-script words. (Not conftest's
+# fixture: `import conftest` gets whichever conftest pytest loaded last.)
+FUZZ_LEXICON = "".join(
+    f"{line}\n"
+    for line in [
+        "en\tbig\ten\tlarge",
+        "en\tbig\ten\thuge",
+        "en\thouse\ten\thome",
+        "en\tdog\ten\thound",
+        "en\tthe\ten\tthis",
+        "en\tice cream\tde\tEis",
+        "en\tbig\tde\tgroß",
+        "en\thouse\tde\tHaus",
+        "de\tHaus\tde\tGebäude",
+        "en\tbig\thi\tबड़ा",
+        "en\thouse\thi\tघर",
+        "hi\tघर\thi\tमकान",
+        "hi\tहिन्दी\thi\tहिंदी",
+        "en\tbig\tar\tكبير",
+        "ar\tالبيت\tar\tالمنزل",
+        "en\thouse\tko\t집",
+        "ko\t집은\tko\t주택은",
+        "ko\t_\tko\t밑줄",
+        "en\tbig\tth\tใหญ่",
+        "en\thouse\tth\tบ้าน",
+        "en\tdog\tth\tหมา",
+        "th\tใหญ่\tth\tมหึมา",
         "th\t฿\tth\tบาท",
         "th\tราคา\tth\tค่า",
         "th\tภาษา\tth\tภาษาไทย",
         "th\tฯลฯ\tth\tเป็นต้น",
+        "en\thouse\tzh\t房子",
+        "en\tdog\tzh\t狗",
+        "zh\t房子\tzh\t房屋",
         "zh\t北京\tzh\t北平",
         "zh\t大学\tzh\t高校",
+        "en\thouse\tja\t家",
+        "en\tdog\tja\t犬",
+        "ja\t東京\tja\t東京都",
         "ja\tコンピューター\tja\t計算機",
         "ja\tテスト\tja\t試験",
-        "ko\t_\tko\t밑줄",
-        "ko\t집은\tko\t주택은",
+        "my\tက\tmy\tကြ",
+        "my\tကား\tmy\tမော်တော်ကား",
+        "sw\tnyumba\tsw\tmakazi",
         "en\tcafé\ten\tcoffeehouse",
         "en\tcafe\u0301\ten\tbistro",
         "en\ta\u200db\ten\tjoined",
@@ -118,14 +148,8 @@ FUZZ_LEXICON = FIXTURE_LEXICON + "\n".join(
         "en\t\U0001d400bc\ten\tbold",
         "tr\tkır\ttr\tkir",
         "de\tStraße\tde\tStrasse",
-        "hi\tहिन्दी\thi\tहिंदी",
-        "my\tက\tmy\tကြ",
-        "my\tကား\tmy\tမော်တော်ကား",
-        "en\tdog\tth\tหมา",
-        "en\tdog\tzh\t狗",
-        "en\tdog\tja\t犬",
     ]
-) + "\n"
+)
 # Words the texts draw whole, so dictionary matching and edits happen.
 LEXICON_WORDS = sorted(
     {w for line in FUZZ_LEXICON.splitlines() if line and not line.startswith("#") for w in line.split("\t")[1::2]}
