@@ -177,6 +177,22 @@ def test_a_replacement_equal_to_the_word_ignoring_case_is_never_offered(tmp_path
     assert (p.no_candidate_count, p.eligible_count) == (1, 1)
 
 
+def test_a_symbol_lemma_is_never_a_word_of_an_unspaced_run(tmp_path: Path) -> None:
+    # Issue 10's sweep: a lexicon lemma "฿" (in the Thai block, so inside Thai runs)
+    # was matched as a word and replaced by its synonym.
+    path = tmp_path / "th.tsv"
+    path.write_text("th\t฿\tth\tบาท\nth\tราคา\tth\tค่า\n", encoding="utf-8")
+    lex = Lexicon.from_files([path])
+    text = "ราคา฿100"
+    (spans,) = segment_words([text], "th", lex)
+    assert [text[s:e] for s, e in spans] == ["ราคา", "100"]
+    (cands,) = candidates([text], "th", lex, mode="synonym")
+    assert [word for _, _, word, _ in cands] == ["ราคา"]
+    (p,) = perturb([text], "th", lex, mode="synonym", rate=1.0, seed=0)
+    assert [(e.original, e.replacement) for e in p.edits] == [("ราคา", "ค่า")]
+    assert p.text == "ค่า฿100" and p.word_count == 2
+
+
 def test_codeswitch_picks_target_languages(fixture_lexicon: Lexicon) -> None:
     out = perturb(["big house"] * 50, "en", fixture_lexicon, mode="codeswitch", rate=1.0, seed=3, target_langs=TARGETS)
     langs = {e.lang for p in out for e in p.edits}

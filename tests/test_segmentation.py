@@ -6,7 +6,8 @@ import unicodedata
 
 import pytest
 
-from robust_xlt import normalize_lang, segment_words
+from robust_xlt import load_lexicon, normalize_lang, segment_words
+from robust_xlt.stopwords import stopword_list
 
 FIXTURES = {
     "en": ("Don't stop: it's 3.5 km, Mr. Smith!", ["Don't", "stop", "it's", "3.5", "km", "Mr", "Smith"]),
@@ -96,3 +97,44 @@ def test_function_words_split_unspaced_scripts_without_a_lexicon() -> None:
     assert len(spans) == 5
     # The Japanese particles の and は cut the kana run they sit in.
     assert words("東京のすしはおいしい", "ja") == ["東", "京", "の", "すし", "は", "おいしい"]
+
+
+def words_full(text: str, lang: str) -> list[str]:
+    (spans,) = segment_words([text], lang, stopwords="full")
+    return [text[s:e] for s, e in spans]
+
+
+def test_punctuation_stop_words_never_become_words_in_unspaced_runs() -> None:
+    # Issue 10's sweep: stopwordsiso's Korean list holds "_", which UAX #29 keeps
+    # inside a katakana run, so "_" came out as a word between テスト and データ.
+    assert "_" in stopword_list("ko", "full")
+    assert words_full("テスト_データ", "ko") == ["テスト", "データ"]
+    (spans,) = segment_words(["テスト_データ 한국어"], "ko", stopwords="full")
+    assert spans == segment_words(["テスト_データ 한국어"], "ko", stopwords="none")[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ก\u200e\u0e31", "ก\u061c\u064bก", "漢\u2060\u0301字", "カ\u00ad\u3099"],
+    ids=["thai-lrm", "thai-alm-fathatan", "han-word-joiner", "kana-soft-hyphen"],
+)
+def test_a_format_character_never_cuts_a_mark_off_in_unspaced_runs(text: str) -> None:
+    # Found by tests/test_fuzz.py: grapheme rules break around a format character
+    # (bidi mark, word joiner, soft hyphen), and the mark after one came out as a
+    # word of its own; UAX #29 keeps both with the character before them.
+    (spans,) = segment_words([text], "th")
+    assert_marks_stay_inside(text, spans)
+    assert spans[0][1] >= 3
+
+
+def test_a_myanmar_vowel_sign_is_never_left_behind_by_a_dictionary_word(tmp_path) -> None:
+    # Found by scripts/fuzz_long.py: UAX #29 starts a grapheme at ာ (U+102C) but
+    # keeps it in the word, so the lexicon word က matched alone and left the sign
+    # of ကာ as a word of its own.
+    path = tmp_path / "my.tsv"
+    path.write_text("my\tက\tmy\tကြ\nmy\tကား\tmy\tမော်တော်ကား\n", encoding="utf-8")
+    lexicon = load_lexicon([path])
+    for text in ("ကာ", "ကားကာ", "京\u1083"):
+        (spans,) = segment_words([text], "my", lexicon)
+        assert_marks_stay_inside(text, spans)
+        assert "".join(text[s:e] for s, e in spans) == text

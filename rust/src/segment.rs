@@ -11,7 +11,16 @@
 //! Fallback where the dictionary knows no word starting at a position: a Han
 //! character is a word of its own (it is most often a morpheme); consecutive
 //! unmatched kana, Thai, Lao, Khmer or Myanmar grapheme clusters are joined into
-//! one word. Matching is by grapheme cluster, so a mark is never cut off.
+//! one word. Matching is by grapheme cluster, and a format character (a bidi
+//! mark, a soft hyphen) and the marks after it stay with the cluster before it,
+//! as UAX #29 keeps them: a mark is never cut off.
+//!
+//! A dictionary entry matches only where the matched text has a letter or digit,
+//! the test every other word passes: entries made only of punctuation or symbols
+//! are ignored, so they never become words. Runs can hold such characters (`_`
+//! joins katakana under UAX #29, `฿` and `๏` are in the Thai block, a ZWJ pulls
+//! in a pictograph), and stop-word lists hold them: stopwordsiso's Korean list
+//! has `_` and `、`, its Chinese one `，` and `、`.
 
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -171,6 +180,79 @@ fn ascii_words(text: &[u8], words: &mut Vec<ByteSpan>) {
     }
 }
 
+/// Where a run may be cut, as byte offsets into it with its end appended: its
+/// grapheme boundaries, except those before a character that UAX #29 keeps
+/// with what precedes it (WB4: Extend, Format, ZWJ). Grapheme rules break
+/// around format characters (a bidi mark, a soft hyphen, a word joiner), so
+/// without this a mark after one starts a grapheme, and a word, of its own.
+fn unit_bounds(run: &str) -> Vec<usize> {
+    let mut bounds = Vec::with_capacity(run.len() / 3 + 1);
+    let mut last: Option<char> = None;
+    for (i, grapheme) in run.grapheme_indices(true) {
+        let first = grapheme.chars().next().unwrap_or(' ');
+        // A grapheme starts with a mark only after a control character or when
+        // the mark is one of a short list, so a boundary to drop has a format
+        // character on one side (no letter, and in none of the unspaced scripts'
+        // blocks) or a listed mark after it. Elsewhere (nearly every boundary of
+        // real text) the test is skipped: run on every boundary, it doubled the
+        // time of Thai segmentation.
+        let cut = match last {
+            None => true,
+            Some(before) if plain(before) && plain(first) && !splits_grapheme(first) => true,
+            Some(_) => !joins_previous(first),
+        };
+        if cut {
+            bounds.push(i);
+        }
+        last = grapheme.chars().next_back();
+    }
+    bounds.push(run.len());
+    bounds
+}
+
+/// A letter, a digit, or a character of an unspaced script (Thai tone marks
+/// are neither of the first two): never a format character.
+fn plain(c: char) -> bool {
+    script_of(c) != Script::Other || c.is_alphanumeric()
+}
+
+/// The spacing marks that UAX #29 leaves out of its grapheme class SpacingMark,
+/// so that each starts a grapheme, yet keeps in the word before it (WB4): Myanmar,
+/// Tai Tham and Ahom vowel signs and tone marks (Myanmar ကာ is two graphemes, one
+/// word). A test checks the list against the segmenter's tables.
+fn splits_grapheme(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x102B
+            | 0x102C
+            | 0x1038
+            | 0x1062..=0x1064
+            | 0x1067..=0x106D
+            | 0x1083
+            | 0x1087..=0x108C
+            | 0x108F
+            | 0x109A..=0x109C
+            | 0x1A61
+            | 0x1A63
+            | 0x1A64
+            | 0xAA7B
+            | 0xAA7D
+            | 0x11720
+            | 0x11721
+    )
+}
+
+/// Whether UAX #29 rule WB4 keeps `c` with the character before it, asked of
+/// the segmenter itself: after `。` (Word_Break Other, which no other rule
+/// joins anything to) only an Extend, Format or ZWJ character continues the
+/// piece.
+fn joins_previous(c: char) -> bool {
+    let mut buf = [0u8; 7];
+    let base = '。'.encode_utf8(&mut buf).len();
+    let len = base + c.encode_utf8(&mut buf[base..]).len();
+    std::str::from_utf8(&buf[..len]).is_ok_and(|pair| pair.split_word_bounds().nth(1).is_none())
+}
+
 fn split_unspaced_run(
     text: &str,
     (run_start, run_end): ByteSpan,
@@ -178,16 +260,18 @@ fn split_unspaced_run(
     words: &mut Vec<ByteSpan>,
 ) {
     let run = &text[run_start..run_end];
-    // Grapheme boundaries, as byte offsets into `run`, with the end appended.
-    let mut bounds: Vec<usize> = run.grapheme_indices(true).map(|(i, _)| i).collect();
-    bounds.push(run.len());
-    let graphemes = bounds.len() - 1;
+    let bounds = unit_bounds(run);
+    let units = bounds.len() - 1;
     let longest = dictionaries
         .iter()
         .map(|d| d.max_word_chars())
         .max()
         .unwrap_or(0)
         .min(32);
+
+    // The word test comes second, so it runs on the hits (one per word), not on
+    // the misses tried before each of them.
+    let known = |piece: &str| dictionaries.iter().any(|d| d.contains_word(piece)) && is_word(piece);
 
     // Unmatched kana or South-East Asian graphemes wait here to be joined.
     let mut pending: Option<(usize, usize, Script)> = None;
@@ -198,18 +282,17 @@ fn split_unspaced_run(
     };
 
     let mut i = 0;
-    while i < graphemes {
-        // A grapheme holds at least one char, so `longest` chars span at most
-        // `longest` graphemes.
-        let max_j = graphemes.min(i + longest);
-        let matched = (i + 2..=max_j).rev().find(|&j| {
-            let candidate = &run[bounds[i]..bounds[j]];
-            dictionaries.iter().any(|d| d.contains_word(candidate))
-        });
+    while i < units {
+        // A unit holds at least one char, so `longest` chars span at most
+        // `longest` units.
+        let max_j = units.min(i + longest);
+        let matched = (i + 2..=max_j)
+            .rev()
+            .find(|&j| known(&run[bounds[i]..bounds[j]]));
         let single = &run[bounds[i]..bounds[i + 1]];
         let j = match matched {
             Some(j) => j,
-            None if dictionaries.iter().any(|d| d.contains_word(single)) => i + 1,
+            None if known(single) => i + 1,
             None => {
                 let script = script_of(single.chars().next().unwrap_or(' '));
                 if script == Script::Han || !is_word(single) {
@@ -313,6 +396,91 @@ mod tests {
             words_of("I like 北京 a lot", &["北京"]),
             ["I", "like", "北京", "a", "lot"]
         );
+    }
+
+    #[test]
+    fn punctuation_entries_never_become_words_in_unspaced_runs() {
+        // Each text puts a non-word character inside a run: `_` joins katakana
+        // (WB13a/b), `฿` and `๏` lie in the Thai block, U+00AD is a Format char
+        // (WB4), a ZWJ pulls in the pictograph 〰 (WB3c). Found by a random sweep
+        // with stopwordsiso's Korean list (`_`) and a lexicon lemma `฿`.
+        let punctuation = ["_", "฿", "๏", "\u{ad}", "〰", "、", "_カ_"];
+        let cases: [(&str, &[&str]); 6] = [
+            ("カ_カ", &["カ"]),
+            ("テスト_データ", &[]),
+            ("ราคา฿100", &["ราคา"]),
+            ("๏ภาษา๏", &["ภาษา"]),
+            ("カ\u{ad}カ", &[]),
+            ("カ\u{200d}〰", &[]),
+        ];
+        for (text, dict) in cases {
+            let with: Vec<&str> = dict.iter().chain(&punctuation).copied().collect();
+            let found = words_of(text, &with);
+            assert_eq!(found, words_of(text, dict), "{text:?}");
+            assert!(found.iter().all(|w| is_word(w)), "{text:?}: {found:?}");
+        }
+        assert_eq!(words_of("カ_カ", &["_"]), ["カ", "カ"]);
+        assert_eq!(words_of("ราคา฿100", &["ราคา", "฿"]), ["ราคา", "100"]);
+    }
+
+    #[test]
+    fn marks_after_a_format_character_stay_with_their_base() {
+        // tests/test_fuzz.py found the second (an Arabic letter mark before a
+        // fathatan in a Thai run): grapheme rules cut around a format character,
+        // so the mark after one came out as a word of its own, where UAX #29
+        // outside the runs keeps both with the character before them.
+        assert_eq!(words_of("ก\u{200e}\u{e31}", &[]), ["ก\u{200e}\u{e31}"]);
+        assert_eq!(
+            words_of("ก\u{61c}\u{64b}ข", &["ก", "ข"]),
+            ["ก\u{61c}\u{64b}", "ข"]
+        );
+        assert_eq!(words_of("ภา\u{ad}ษา", &["ภาษา"]), ["ภา\u{ad}ษา"]);
+        assert_eq!(
+            words_of("漢\u{2060}\u{301}字", &[]),
+            ["漢\u{2060}\u{301}", "字"]
+        );
+        assert_eq!(words_of("क\u{200e}\u{93f}", &[]), ["क\u{200e}\u{93f}"]);
+        // After a line break UAX #29 starts afresh, and so do runs.
+        assert_eq!(words_of("ก\n\u{e31}ข", &[]), ["ก", "\u{e31}ข"]);
+    }
+
+    #[test]
+    fn myanmar_vowel_signs_stay_with_their_consonant() {
+        // UAX #29 cuts graphemes before ာ (U+102C) but not words: the dictionary
+        // word က must not leave the sign of ကာ behind as a word of its own.
+        assert_eq!(words_of("ကာ", &["က"]), ["ကာ"]);
+        assert_eq!(words_of("ကားကို", &["ကား", "ကို"]), ["ကား", "ကို"]);
+        assert_eq!(words_of("京\u{1083}", &[]), ["京\u{1083}"]);
+    }
+
+    #[test]
+    fn the_shortcut_misses_no_boundary_to_drop() {
+        // Every character that WB4 keeps with the character before it, although a
+        // grapheme starts at it after a letter, is a format character or listed.
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let after_letter = format!("a{c}").graphemes(true).count() == 2;
+            let needed = joins_previous(c) && after_letter;
+            assert!(!needed || !plain(c) || splits_grapheme(c), "{c:?}");
+            assert!(!splits_grapheme(c) || (needed && plain(c)), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn joins_previous_is_wb4() {
+        for c in [
+            '\u{301}', '\u{e31}', '\u{200d}', '\u{200c}', '\u{200e}', '\u{ad}', '\u{fe0f}',
+        ] {
+            assert!(joins_previous(c), "{c:?}");
+        }
+        for c in ['a', 'ก', '漢', 'カ', '_', ' ', '\n', '\u{200b}', '。', '\0'] {
+            assert!(!joins_previous(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn entries_with_a_letter_and_punctuation_still_match() {
+        // ฯลฯ ("and so on") is spelled with the abbreviation sign ฯ around a letter.
+        assert_eq!(words_of("ไปฯลฯ", &["ไป", "ฯลฯ"]), ["ไป", "ฯลฯ"]);
     }
 
     #[test]
