@@ -725,6 +725,14 @@ def test_cli_eval_into_a_training_run_is_refused(model_copy: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize("command", ["eval", "attack"])
+def test_cli_eval_into_the_model_folder_is_refused(model_copy: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    # RUN/best itself: a resumed run replacing best/ would take the results with it.
+    before = snapshot(model_copy)
+    expect_cli_error([command, "--model-dir", str(model_copy), "--output-dir", str(model_copy)], [str(model_copy), "is a model folder"], capsys)
+    assert snapshot(model_copy) == before
+
+
+@pytest.mark.parametrize("command", ["eval", "attack"])
 def test_cli_model_dir_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
     model = write(tmp_path / "model.safetensors", b"x")
     expect_cli_error([command, "--model-dir", str(model), "--output-dir", str(tmp_path / "o")], [str(model)], capsys)

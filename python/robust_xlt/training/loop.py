@@ -915,6 +915,14 @@ def _check_eval_output(folder: Path) -> None:
         raise ConfigError(f"--output-dir {folder} is a file; give a folder")
     if not folder.is_dir():
         return
+    # A model folder (a run's best/ above all, which the run replaces when it improves)
+    # would lose the evaluation's files with it.
+    model_files = [name for name in ("config.json", "model.safetensors", "pytorch_model.bin", ckpt.BEST_INFO) if (folder / name).exists()]
+    if model_files:
+        raise ConfigError(
+            f"--output-dir {folder} is a model folder ({', '.join(model_files)}); the results would be mixed into "
+            f"it and go with it when it is replaced. Give another folder, e.g. {folder.parent / ('eval-' + folder.name)}"
+        )
     run_files = [name for name in (CONFIG_FILE, METRICS_FILE, SPLITS_FILE, ckpt.BEST_DIR, ckpt.RESUME_DIR) if (folder / name).exists()]
     if run_files:
         raise ConfigError(
