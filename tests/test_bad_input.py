@@ -572,6 +572,15 @@ def test_cli_qa_windows_that_cannot_hold_the_overlap(
     assert not out.exists(), "a refused command created its output folder"
 
 
+@pytest.mark.parametrize("command", ["eval", "attack"])
+def test_cli_eval_qa_windows_that_cannot_hold_the_overlap(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    # The same check as train's, before any scoring, not the core's message mid-way.
+    out = tmp_path / "out"
+    flags = ["--task", "qa", "--max-length", "32", "--qa-overlap", "4", "--max-query-length", "24"]
+    expect_cli_error([command, "--model-dir", str(tiny), *flags, "--output-dir", str(out)], ["qa_overlap 4", "give --qa-overlap 3 or less"], capsys)
+    assert not out.exists(), "a refused command created its output folder"
+
+
 ZERO_WIDTH = "\u200b"  # a non-empty question that tokenizes to nothing
 
 

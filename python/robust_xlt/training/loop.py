@@ -889,7 +889,13 @@ def _load_saved(model_dir: Path, c: TrainConfig, procs: Processes | None = None)
     data = load_task_data(c, with_train=False)
     model, tokenizer = c.task_record.load_model(str(model_dir))
     model.to(device)
-    return device, data, model, tokenizer, InputSettings.of(c, qa_tokenizer=_qa_tokenizer(c.task_record, tokenizer))
+    settings = InputSettings.of(c, qa_tokenizer=_qa_tokenizer(c.task_record, tokenizer))
+    # As train does: inputs the model cannot read (QA windows that cannot hold the
+    # overlap, a question of no tokens) fail now, naming the file, before any scoring.
+    sources = data.splits["sources"]["eval"]
+    for lang, examples in data.eval.items():
+        c.task_record.check_inputs(tokenizer, examples, settings, f"{lang} evaluation data {sources.get(lang, c.eval_data)}")
+    return device, data, model, tokenizer, settings
 
 
 def _saved_run_header(command: str, model_dir: Path, c: TrainConfig, describe: dict[str, str]) -> dict[str, Any]:
