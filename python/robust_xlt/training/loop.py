@@ -6,8 +6,11 @@ batch, so a resumed run needs only the step number to continue the data stream.
 
 Model selection: the source-language dev set is scored at every evaluation step; the
 best score so far (ties keep the earlier step) is saved as ``best/``, and after training
-that model is evaluated on every language. A resume checkpoint is written after each
-evaluation.
+that model is evaluated on every language. A resume checkpoint is written at the first
+evaluation ``checkpoint_interval`` seconds or more after the last one, and after the
+last step. With ``oracle_dev_examples`` every language is also scored at each
+evaluation step (results.json's ``oracle``). Under a launcher the steps are shared out
+across processes (training/parallel.py).
 """
 
 from __future__ import annotations
