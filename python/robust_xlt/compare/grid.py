@@ -58,6 +58,7 @@ from typing import Any
 
 from robust_xlt.adversary import AttackConfig
 from robust_xlt.training.config import FIELD_SECTION, FIELDS, SECTIONS, ConfigError, TrainConfig, coerce, load_toml
+from robust_xlt.training.parallel import launched_per_machine
 
 # Settings --scale multiplies: how much a run trains, and how often it is evaluated
 # (the same number of dev evaluations); evaluation rows stay, so scores stay comparable.
@@ -218,7 +219,7 @@ def load_grid(
                 run_dir = out / "runs" / cell_name
                 cell_values = {**values, "seed": seed, "output_dir": str(run_dir)}
                 if "threads" not in cell_values:
-                    cell_values["threads"] = _started_threads(run_dir) or max(1, cores // max(1, jobs * _launched_per_machine()))
+                    cell_values["threads"] = _started_threads(run_dir) or max(1, cores // max(1, jobs * launched_per_machine()))
                 try:
                     config = TrainConfig(**cell_values)
                 except ConfigError as exc:
@@ -241,14 +242,6 @@ def load_grid(
         cells[task_start:] = sorted(cells[task_start:], key=lambda cell: cell.seed)
     baseline = str(doc.get("baseline", "standard"))
     return Grid(p, name, out, baseline, scale, tuple(cells))
-
-
-def _launched_per_machine() -> int:
-    """Processes a launcher started on this machine (1 without one): they share its cores."""
-    try:
-        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    except ValueError:
-        return 1
 
 
 def _known(table: dict[str, Any], keys: frozenset[str], where: str) -> None:

@@ -38,7 +38,7 @@ from robust_xlt.compare.runs import GRID_MANIFEST
 from robust_xlt.evaluation import ATTACK_JSON
 from robust_xlt.training import evaluate_saved, train
 from robust_xlt.training.loop import attack_saved
-from robust_xlt.training.parallel import Processes
+from robust_xlt.training.parallel import Processes, launched_rank
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def run_cell(cell: Cell, root: Path) -> float:
             _generalized(cell, run, generalized_dir)
             stages["generalized"] = time.perf_counter() - t
         seconds = time.perf_counter() - start
-        if Processes.start("auto").main:
+        if launched_rank() == 0:  # under a launcher process 0 keeps the grid's records
             (root / "cells").mkdir(exist_ok=True)
             record = {"cell": cell.name, "task": cell.task, "seconds": round(seconds, 2), "stages": {k: round(v, 2) for k, v in stages.items()}}
             write_text_atomic(root / "cells" / f"{cell.name}.json", json.dumps(record) + "\n")

@@ -492,7 +492,7 @@ def optimizer_step(
     loss = 0.0
     if batch is not None:
         for part, weight in micro_batches(batch, c.grad_accumulation):
-            loss += step_fn(model, to_device(trim_padding(part), device), generator, weight * share if share != 1.0 else weight, strength)
+            loss += step_fn(model, to_device(trim_padding(part), device), generator, weight * share, strength)
             if meter is not None:
                 meter.commit()
     trainable = [p for p in model.parameters() if p.requires_grad]

@@ -53,12 +53,28 @@ log = logging.getLogger(__name__)
 COLLECTIVE_TIMEOUT = timedelta(hours=6)
 
 
+def _launcher_count(name: str, default: int) -> int:
+    """A launcher's environment count (WORLD_SIZE, LOCAL_WORLD_SIZE, RANK); ``default``
+    without a launcher or for a value that is not a number."""
+    try:
+        return int(os.environ.get(name, str(default)))
+    except ValueError:
+        return default
+
+
 def launched_processes() -> int:
     """How many processes the launcher started (1 without one)."""
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    except ValueError:
-        return 1
+    return max(1, _launcher_count("WORLD_SIZE", 1))
+
+
+def launched_per_machine() -> int:
+    """Processes the launcher started on this machine (1 without one): they share its cores."""
+    return max(1, _launcher_count("LOCAL_WORLD_SIZE", 1))
+
+
+def launched_rank() -> int:
+    """This process's rank in the launcher's group (0 without one)."""
+    return _launcher_count("RANK", 0)
 
 
 @dataclass
@@ -84,7 +100,7 @@ class Processes:
         cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
         accelerator = Accelerator(cpu=cpu, kwargs_handlers=[InitProcessGroupKwargs(timeout=COLLECTIVE_TIMEOUT)])
         state = accelerator.state
-        return cls(state.process_index, state.num_processes, max(1, int(os.environ.get("LOCAL_WORLD_SIZE", state.num_processes))), accelerator)
+        return cls(state.process_index, state.num_processes, max(1, _launcher_count("LOCAL_WORLD_SIZE", state.num_processes)), accelerator)
 
     @property
     def main(self) -> bool:
@@ -224,7 +240,7 @@ class Precision:
         self.scaler.update()
 
     def state(self) -> dict[str, Any]:
-        return {} if self.scaler is None else {k: float(v) if isinstance(v, float) else v for k, v in self.scaler.state_dict().items()}
+        return {} if self.scaler is None else dict(self.scaler.state_dict())
 
     def load_state(self, state: dict[str, Any]) -> None:
         if self.scaler is not None and state:
