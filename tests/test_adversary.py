@@ -273,7 +273,9 @@ def test_slots_follow_the_task_rewrite() -> None:
     assert texts == [("Where is the house?", "The big house is here.")] and protect == [((), ())]
 
 
-@pytest.mark.parametrize("bad", [dict(budget=1.5), dict(beam_width=0), dict(per_round=0), dict(ranking="random"), dict(min_similarity=2.0)])
+@pytest.mark.parametrize(
+    "bad", [dict(budget=1.5), dict(beam_width=0), dict(per_round=0), dict(ranking="random"), dict(min_similarity=2.0), dict(precision="fp16")]
+)
 def test_config_rejects_bad_values(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         AttackConfig(**bad)
@@ -312,10 +314,13 @@ def qa_right(qa_model) -> list[QAExample]:
     return out
 
 
-def test_qa_attack_keeps_answers_and_budget(qa_model, qa_right, lexicon) -> None:
+@pytest.mark.parametrize("ranking", ["importance", "gradient"])
+def test_qa_attack_keeps_answers_and_budget(qa_model, qa_right, lexicon, ranking: str) -> None:
     model, tokenizer = qa_model
     assert len(qa_right) >= 10
-    result = attack(QA, model, tokenizer, qa_right, lexicon, AttackConfig(mode="mixed", budget=0.3), settings=QA_SETTINGS)
+    # gradient: the best (word, candidate) pairs of 4 words a round, so question words compete with the context's.
+    config = AttackConfig(mode="mixed", budget=0.3, ranking=ranking, **({} if ranking == "importance" else dict(per_round=4, per_word=1)))  # type: ignore[arg-type]
+    result = attack(QA, model, tokenizer, qa_right, lexicon, config, settings=QA_SETTINGS)
     assert result.summary.accuracy_before == 100.0 and result.summary.successes > 0
     with torch.inference_mode():
         _, after = QA.predict(model, tokenizer, [r.example for r in result.examples], QA_SETTINGS, torch.device("cpu"))
@@ -326,7 +331,10 @@ def test_qa_attack_keeps_answers_and_budget(qa_model, qa_right, lexicon) -> None
         assert not any(e.slot == 1 and e.start < answer.start + len(answer.text) and answer.start < e.end for e in r.edits)
         assert (r.example.question, r.example.context) == r.texts
         assert r.success == (rec["f1"] == 0.0), r.id
-    assert any(e.slot == 0 for r in result.examples for e in r.edits)  # questions change too
+    if ranking == "gradient":
+        # Questions change too. (Importance ranks the random model's context words
+        # above every question word, and walks a word a round: it never gets there.)
+        assert any(e.slot == 0 for r in result.examples for e in r.edits)
 
 
 def test_qa_ranking_reaches_question_and_context_words(qa_model, qa_right, lexicon) -> None:
@@ -345,3 +353,85 @@ def test_qa_ranking_reaches_question_and_context_words(qa_model, qa_right, lexic
     assert (grads.token_slot == 0).any() and (grads.token_slot == 1).any()
     with pytest.raises(ValueError, match="QA"):
         attack(QA, model, tokenizer, qa_right[:2], lexicon, AttackConfig(min_similarity=0.9), settings=QA_SETTINGS)
+
+
+# ---- the search's arithmetic and stacked changes -----------------------------------
+
+
+def test_search_precision_resolves_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    from robust_xlt.adversary import victims
+
+    cpu = torch.device("cpu")
+    assert victims.search_dtype("fp32", cpu) is None
+    assert victims.search_dtype("bf16", cpu) is torch.bfloat16
+    monkeypatch.setattr(victims, "cpu_has_native_bf16", lambda: True)
+    assert victims.search_dtype("auto", cpu) is torch.bfloat16
+    monkeypatch.setattr(victims, "cpu_has_native_bf16", lambda: False)
+    assert victims.search_dtype("auto", cpu) is None
+    # The similarity constraint is a threshold: its search stays in fp32.
+    assert AttackConfig(precision="bf16", min_similarity=0.9).search_precision == "fp32"
+    assert AttackConfig(precision="bf16").search_precision == "bf16"
+
+
+def test_bf16_search_reports_fp32_scores(victim_model, right, lexicon) -> None:
+    model, tokenizer = victim_model
+    result = run(victim_model, right, lexicon, dataclasses.replace(CONFIG, precision="bf16"))
+    assert result.summary.success_rate >= 50.0
+    exact = victim_for(TASK, model, tokenizer, SETTINGS).query([r.example for r in result.examples], embed=False, exact=True)
+    for j, r in enumerate(result.examples):
+        assert r.success == bool(exact.success[j]) and r.prediction_after == exact.prediction[j], r.id
+        assert r.score_after == pytest.approx(float(exact.score[j]), abs=1e-6), r.id
+
+
+class _Boastful:
+    """The tiny model, except that its search-precision queries call every text a
+    success (a stand-in for bf16 rounding that crosses the decision boundary)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.search_dtype = inner, torch.bfloat16
+
+    def gradient(self, examples):
+        return self.inner.gradient(examples)
+
+    def embedding_matrix(self):
+        return self.inner.embedding_matrix()
+
+    def piece_ids(self, words):
+        return self.inner.piece_ids(words)
+
+    def query(self, examples, *, embed: bool, exact: bool = False):
+        found = self.inner.query(examples, embed=embed, exact=True)
+        return found if exact else dataclasses.replace(found, success=np.ones_like(found.success))
+
+
+def test_search_successes_that_fp32_refutes_are_reported_failed(victim_model, right, lexicon, caplog) -> None:
+    from robust_xlt.adversary import attack_batch
+
+    model, tokenizer = victim_model
+    victim = _Boastful(victim_for(TASK, model, tokenizer, SETTINGS))
+    with caplog.at_level("INFO", logger="robust_xlt.adversary.search"):
+        result = attack_batch(TASK, victim, right, lexicon, CONFIG)
+    truth = predictions(victim_model, [r.example for r in result.examples])
+    changed = [r for r in result.examples if r.edits]
+    assert changed and all(r.changed == 1 for r in changed)  # the first round's "success" ended each search
+    for r, ex, pred in zip(result.examples, right, truth, strict=True):
+        assert r.success == (pred != ex.label), r.id
+    refuted = sum(not r.success for r in changed)
+    assert refuted > 0 and f"{refuted} of {len(changed)} successes of the bf16 search did not hold in fp32" in caplog.text
+
+
+def test_stacking_makes_several_changes_in_a_round(victim_model, right, lexicon) -> None:
+    # Four words a round, each with its best candidate: stacks need distinct words.
+    one_round = dataclasses.replace(CONFIG, budget=0.5, max_rounds=1, precision="fp32", ranking="gradient", per_round=4, per_word=1)
+    single = run(victim_model, right, lexicon, dataclasses.replace(one_round, stack=False))
+    stacked = run(victim_model, right, lexicon, dataclasses.replace(one_round, stack=True))
+    assert all(r.changed <= 1 for r in single.examples)
+    assert any(r.changed >= 2 for r in stacked.examples)
+    for r in stacked.examples:
+        assert r.changed <= r.max_changes
+        # A joint state that spends the whole budget is kept only when it succeeds.
+        if r.changed >= 2 and not r.success:
+            assert r.changed < r.max_changes, r.id
+        # It costs at most one query more per round: clean, per_round singles, the stack.
+        assert r.queries <= 1 + one_round.per_round + 1, r.id
+    assert stacked.summary.success_rate >= single.summary.success_rate

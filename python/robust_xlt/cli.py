@@ -331,6 +331,19 @@ def add_attack_parser(sub: Any) -> None:
         "original's (pawsx, xnli) [default: none]",
     )
     g.add_argument(
+        "--stack",
+        action=argparse.BooleanOptionalAction,
+        default=d.stack,
+        help="after each round also verify the round's improving changes made together [default: on]",
+    )
+    g.add_argument(
+        "--search-precision",
+        choices=("auto", "fp32", "bf16"),
+        default=d.precision,
+        help="arithmetic of the search's gradient pass and queries; clean scores and what the search found are "
+        "always checked in fp32. auto: bf16 where the device has native bf16 kernels [default: %(default)s]",
+    )
+    g.add_argument(
         "--stopwords",
         dest="attack_stopwords",
         choices=STOPWORD_KINDS,
@@ -465,6 +478,8 @@ def _attack_config(args: argparse.Namespace, lexicon: Any) -> Any:
             max_rounds=args.max_rounds,
             ranking=args.ranking,
             min_similarity=similarity,
+            stack=args.stack,
+            precision=args.search_precision,
             stopwords=args.attack_stopwords,
             batch_size=args.attack_batch_size,
             query_batch_size=args.query_batch_size,

@@ -117,8 +117,8 @@ def rank(spaces: Sequence[ExampleSpace], grads: GradientPass, victim: Victim, mo
         idx = [i for i in range(m) if ok[i]]
         if mode == "gradient":
             idx.sort(key=lambda i: -est[i])
-        else:
-            idx.sort(key=lambda i: -imp[i])
+        else:  # words by importance; a word's candidates by their first-order change
+            idx.sort(key=lambda i: (-imp[i], -est[i]))
         out.append(ExampleRanking(tuple(idx), est, imp))
     return out
 

@@ -10,15 +10,27 @@ score). Ties keep the earlier, parents first, so with width 1 a variant replaces
 state only when strictly better: greedy. A tried substitution is not tried again
 from that state or its descendants.
 
+With ``stack`` a round has a second, smaller query pass: each state whose round
+found two or more substitutions that beat it also verifies all of them made together
+(best first, on distinct words, within the budget), and that joint state competes
+with the single ones. First-order estimates add up over distinct words, so the
+changes that each help usually help together; a round can then add several changes,
+as TextAttack's greedy walk over the words does, instead of one.
+
 An example stops when a kept state succeeds (its prediction flips), or when no state
 can grow: each has made ``max_changes`` substitutions or tried all it may; the whole
 search stops after ``max_rounds`` rounds when that is set.
 
+The search's own passes may run in bf16 (``precision``); the clean query and a
+last query of every attacked example's final text run in fp32, and those decide the
+reported scores and successes.
+
 Cost per batch: one clean query pass, one gradient pass over the examples the model
 has right (the only ones attacked), then per round at most
-batch x beam_width x per_round verified texts. On a CPU a forward pass costs about
-the same per text at any batch size, so there the saving is in queries (the
-first-order order finds flips in few); on an accelerator the batching saves too.
+batch x beam_width x (per_round + 1) verified texts, and with bf16 one fp32 pass over
+the changed examples. On a CPU a forward pass costs about the same per text at any
+batch size, so there the saving is in queries (the first-order order finds flips in
+few) and in bf16 arithmetic; on an accelerator the batching saves too.
 """
 
 from __future__ import annotations
@@ -73,7 +85,7 @@ def attack(
     mode and given back in the mode it was in; its parameter gradients are not
     touched."""
     settings = settings if settings is not None else InputSettings(max_length=task.defaults.max_length)
-    victim = victim_for(task, model, tokenizer, settings, config.query_batch_size)
+    victim = victim_for(task, model, tokenizer, settings, config.query_batch_size, config.search_precision)
     was_training = model.training
     model.eval()
     start = time.perf_counter()
@@ -102,7 +114,7 @@ def attack_batch(
     the caller's."""
     start = time.perf_counter()
     spaces = build_space(task, examples, lexicon, config, protect)
-    clean = victim.query(examples, embed=config.min_similarity is not None)
+    clean = victim.query(examples, embed=config.min_similarity is not None, exact=True)
     live = [i for i in range(len(examples)) if not clean.success[i] and spaces[i].max_changes > 0]
     rankings = [_NO_RANKING] * len(examples)
     if live:
@@ -137,7 +149,6 @@ def search(
     """The search of the module docstring, from given spaces, rankings and the clean
     queries of the examples (with embeddings when ``config.min_similarity`` is set)."""
     n = len(examples)
-    embed = config.min_similarity is not None
     queries = [1] * n
     beams = [[_State((), frozenset(), float(clean.score[i]), bool(clean.success[i]), _plain(clean.prediction[i]))] for i in range(n)]
     # Already wrong: nothing to attack. No budget: nothing to try.
@@ -146,39 +157,39 @@ def search(
     while config.max_rounds is None or rounds < config.max_rounds:
         rounds += 1
         parents: dict[int, list[_State]] = {}
-        proposals: list[tuple[int, _State, int]] = []
+        proposals: list[tuple[int, int, _State, tuple[int, ...]]] = []  # example, parent, parent state, substitutions added
         for i in range(n):
             if done[i]:
                 continue
             parents[i] = []
             before = len(proposals)
-            for state in beams[i]:
+            for p, state in enumerate(beams[i]):
                 advanced, taken = _next(state, spaces[i], rankings[i], config.per_round, config.per_word)
                 parents[i].append(advanced)
-                proposals.extend((i, advanced, c) for c in taken)
+                proposals.extend((i, p, advanced, (c,)) for c in taken)
             done[i] = len(proposals) == before
         if not proposals:
             break
-        chosen = [[spaces[i].substitutions[k] for k in (*parent.chosen, c)] for i, parent, c in proposals]
-        owners = [i for i, _, _ in proposals]
-        variants = rebuild(task, [examples[i] for i in owners], apply([spaces[i] for i in owners], chosen))
-        found = victim.query(variants, embed=embed)
-        children: dict[int, list[_State]] = {}
-        for j, (i, parent, c) in enumerate(proposals):
-            queries[i] += 1
-            if embed and float(found.embedding[j] @ clean.embedding[i]) < config.min_similarity:  # type: ignore[index, operator]
-                continue
-            child = _State((*parent.chosen, c), parent.tried, float(found.score[j]), bool(found.success[j]), _plain(found.prediction[j]))
-            children.setdefault(i, []).append(child)
+        children = _verify(task, victim, examples, spaces, clean, config, proposals, queries)
+        if config.stack:
+            stacks = _stacks(spaces, parents, children)
+            if stacks:
+                for i, kids in _verify(task, victim, examples, spaces, clean, config, stacks, queries).items():
+                    # A joint state that spends the whole budget without success would
+                    # end the search there; the single changes keep room to look on.
+                    room = spaces[i].max_changes
+                    children.setdefault(i, []).extend((p, kid) for p, kid in kids if kid.success or len(kid.chosen) < room)
         for i, kept in parents.items():
             if done[i]:
                 continue
-            beams[i] = _best(kept + children.get(i, []), config.beam_width)
+            beams[i] = _best(kept + [child for _, child in children.get(i, [])], config.beam_width)
             done[i] = beams[i][0].success
     final = [beams[i][0] for i in range(n)]
     subs = [[spaces[i].substitutions[k] for k in state.chosen] for i, state in enumerate(final)]
     perturbed = apply(spaces, subs)
     adversarial = rebuild(task, examples, perturbed)
+    if victim.search_dtype is not None:
+        final = _checked(victim, adversarial, final, queries)
     return [
         ExampleAttack(
             id=str(getattr(examples[i], "id", i)),
@@ -197,6 +208,88 @@ def search(
         )
         for i in range(n)
     ]
+
+
+def _verify(
+    task: Any,
+    victim: Victim,
+    examples: Sequence[Any],
+    spaces: Sequence[ExampleSpace],
+    clean: Queries,
+    config: AttackConfig,
+    proposals: Sequence[tuple[int, int, _State, tuple[int, ...]]],
+    queries: list[int],
+) -> dict[int, list[tuple[int, _State]]]:
+    """Scores each proposal (a parent state plus substitutions) in one batched query
+    pass; per example, (parent index, child state) of those the similarity
+    constraint lets through. Counts a query per proposal."""
+    embed = config.min_similarity is not None
+    chosen = [[spaces[i].substitutions[k] for k in (*parent.chosen, *added)] for i, _, parent, added in proposals]
+    owners = [i for i, _, _, _ in proposals]
+    variants = rebuild(task, [examples[i] for i in owners], apply([spaces[i] for i in owners], chosen))
+    found = victim.query(variants, embed=embed)
+    children: dict[int, list[tuple[int, _State]]] = {}
+    for j, (i, p, parent, added) in enumerate(proposals):
+        queries[i] += 1
+        if embed and float(found.embedding[j] @ clean.embedding[i]) < config.min_similarity:  # type: ignore[index, operator]
+            continue
+        child = _State((*parent.chosen, *added), parent.tried, float(found.score[j]), bool(found.success[j]), _plain(found.prediction[j]))
+        children.setdefault(i, []).append((p, child))
+    return children
+
+
+def _stacks(
+    spaces: Sequence[ExampleSpace],
+    parents: dict[int, list[_State]],
+    children: dict[int, list[tuple[int, _State]]],
+) -> list[tuple[int, int, _State, tuple[int, ...]]]:
+    """Per parent state whose round found no success but two or more children that
+    beat it: the parent with those children's substitutions made together, best child
+    first, skipping one that overlaps a word already changed, up to the budget."""
+    out = []
+    for i, kids in children.items():
+        if any(child.success for _, child in kids):
+            continue  # this example is done: nothing to stack
+        for p, parent in enumerate(parents[i]):
+            better = sorted((child for q, child in kids if q == p and child.score > parent.score), key=lambda c: -c.score)
+            if len(better) < 2:
+                continue
+            space = spaces[i]
+            room = space.max_changes - len(parent.chosen)
+            made = [space.substitutions[k] for k in parent.chosen]
+            added: list[int] = []
+            for child in better:
+                if len(added) == room:
+                    break
+                c = child.chosen[-1]
+                s = space.substitutions[c]
+                if any(m.slot == s.slot and m.start < s.end and s.start < m.end for m in made):
+                    continue
+                made.append(s)
+                added.append(c)
+            if len(added) >= 2:
+                out.append((i, p, parent, tuple(added)))
+    return out
+
+
+def _checked(victim: Victim, adversarial: Sequence[Any], final: Sequence[_State], queries: list[int]) -> list[_State]:
+    """The final states re-scored in fp32 (one exact query pass over the examples
+    that changed), so reported scores and successes do not depend on the search's
+    bf16 arithmetic. A bf16 success that fp32 does not confirm is reported as failed."""
+    changed = [i for i, state in enumerate(final) if state.chosen]
+    if not changed:
+        return list(final)
+    exact = victim.query([adversarial[i] for i in changed], embed=False, exact=True)
+    out = list(final)
+    lost = 0
+    for j, i in enumerate(changed):
+        queries[i] += 1
+        success = bool(exact.success[j])
+        lost += final[i].success and not success
+        out[i] = replace(final[i], score=float(exact.score[j]), success=success, prediction=_plain(exact.prediction[j]))
+    if lost:
+        log.info("attack: %d of %d successes of the bf16 search did not hold in fp32 (reported as failed)", lost, len(changed))
+    return out
 
 
 def _next(state: _State, space: ExampleSpace, ranking: ExampleRanking, per_round: int, per_word: int) -> tuple[_State, list[int]]:

@@ -13,13 +13,16 @@ pairs (text_a, text_b), QA (question, context).
   1 - F1. Answers are protected, so every variant keeps them.
 
 Every pass runs in the model's current mode; ``attack`` sets eval (no dropout), so a
-query's score is a function of its text.
+query's score is a function of its text. A victim may search in bf16 (autocast over
+the gradient pass and the queries); ``query(..., exact=True)`` always runs in fp32,
+which the search uses for the clean scores and to check what it found.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,7 +32,7 @@ import torch
 from robust_xlt.data import PairExample, QAExample
 from robust_xlt.tasks import InputSettings
 
-__all__ = ["GradientPass", "PairVictim", "QAVictim", "Queries", "Victim", "victim_for"]
+__all__ = ["GradientPass", "PairVictim", "QAVictim", "Queries", "Victim", "search_dtype", "victim_for"]
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,12 @@ class Queries:
 
 
 class Victim(Protocol):
+    # The dtype the search's passes autocast to; None: fp32 throughout.
+    search_dtype: torch.dtype | None
+
     def gradient(self, examples: Sequence[Any]) -> GradientPass: ...
 
-    def query(self, examples: Sequence[Any], *, embed: bool) -> Queries: ...
+    def query(self, examples: Sequence[Any], *, embed: bool, exact: bool = False) -> Queries: ...
 
     def embedding_matrix(self) -> torch.Tensor: ...
 
@@ -75,10 +81,22 @@ _Chunk = tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]
 
 
 class _Base:
-    def __init__(self, task: Any, model: Any, tokenizer: Any, settings: InputSettings, batch_size: int) -> None:
+    def __init__(
+        self, task: Any, model: Any, tokenizer: Any, settings: InputSettings, batch_size: int, dtype: torch.dtype | None = None
+    ) -> None:
         self.task, self.model, self.tokenizer = task, model, tokenizer
         self.settings, self.batch_size = settings, batch_size
         self.device = next(model.parameters()).device
+        self.search_dtype = dtype
+
+    @contextlib.contextmanager
+    def _precision(self, exact: bool) -> Iterator[None]:
+        """Autocast to the search dtype unless ``exact`` (or there is none)."""
+        if exact or self.search_dtype is None:
+            yield
+            return
+        with torch.autocast(self.device.type, dtype=self.search_dtype):
+            yield
 
     def embedding_matrix(self) -> torch.Tensor:
         return self.model.get_input_embeddings().weight
@@ -93,11 +111,12 @@ class _Base:
         batch = {k: v.to(self.device) for k, v in batch.items()}
         embeds = self.model.get_input_embeddings()(batch["input_ids"]).detach().requires_grad_(True)
         inputs = {k: v for k, v in batch.items() if k in ("attention_mask", "token_type_ids")}
-        out = self.model(inputs_embeds=embeds, **inputs)
-        # The task's mean loss times the rows: each row's gradient is its own loss's.
-        loss = self.task.loss(out, batch) * len(embeds)
+        with self._precision(exact=False):
+            out = self.model(inputs_embeds=embeds, **inputs)
+            # The task's mean loss times the rows: each row's gradient is its own loss's.
+            loss = self.task.loss(out, batch) * len(embeds)
         (grad,) = torch.autograd.grad(loss, embeds)
-        return embeds.detach(), grad.detach()
+        return embeds.detach(), grad.detach().float()
 
     def _join(self, owner: np.ndarray, parts: list[_Chunk]) -> GradientPass:
         """Chunks padded to the widest and stacked."""
@@ -153,7 +172,11 @@ class PairVictim(_Base):
         return self._join(np.arange(len(examples)), parts)
 
     @torch.inference_mode()
-    def query(self, examples: Sequence[PairExample], *, embed: bool) -> Queries:
+    def query(self, examples: Sequence[PairExample], *, embed: bool, exact: bool = False) -> Queries:
+        with self._precision(exact):
+            return self._query(examples, embed)
+
+    def _query(self, examples: Sequence[PairExample], embed: bool) -> Queries:
         n = len(examples)
         order = sorted(range(n), key=lambda i: len(examples[i].text_a) + len(examples[i].text_b))
         probs = np.zeros((n, self.model.config.num_labels), dtype=np.float64)
@@ -190,12 +213,14 @@ class QAVictim(_Base):
     (windows, forward passes, answer decoding) on all variants at once. The
     similarity constraint is not offered: a window is not a sentence."""
 
-    def __init__(self, task: Any, model: Any, tokenizer: Any, settings: InputSettings, batch_size: int) -> None:
+    def __init__(
+        self, task: Any, model: Any, tokenizer: Any, settings: InputSettings, batch_size: int, dtype: torch.dtype | None = None
+    ) -> None:
         from robust_xlt.qa import QATokenizer
 
         qa_tokenizer = settings.qa_tokenizer if settings.qa_tokenizer is not None else QATokenizer(tokenizer)
         settings = dataclasses.replace(settings, qa_tokenizer=qa_tokenizer, eval_batch_size=batch_size)
-        super().__init__(task, model, tokenizer, settings, batch_size)
+        super().__init__(task, model, tokenizer, settings, batch_size, dtype)
 
     def _features(self, examples: Sequence[QAExample]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         from robust_xlt.qa import prepare_eval_features, prepare_train_features
@@ -240,7 +265,11 @@ class QAVictim(_Base):
         return self._join(owner, parts)
 
     @torch.inference_mode()
-    def query(self, examples: Sequence[QAExample], *, embed: bool) -> Queries:
+    def query(self, examples: Sequence[QAExample], *, embed: bool, exact: bool = False) -> Queries:
+        with self._precision(exact):
+            return self._query(examples, embed)
+
+    def _query(self, examples: Sequence[QAExample], embed: bool) -> Queries:
         if embed:
             raise ValueError("min_similarity is not offered for QA: a window is not a sentence")
         if not examples:
@@ -255,12 +284,41 @@ class QAVictim(_Base):
 _VICTIMS: dict[type, type[PairVictim] | type[QAVictim]] = {PairExample: PairVictim, QAExample: QAVictim}
 
 
-def victim_for(task: Any, model: Any, tokenizer: Any, settings: InputSettings, batch_size: int | None = None) -> Victim:
+def search_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype a search in ``precision`` ("auto", "fp32", "bf16") autocasts to on
+    ``device``; None is fp32. "auto" takes bf16 only where it has native kernels: a
+    CUDA device that supports it, or a CPU on which oneDNN runs bf16 (AVX512 or AMX);
+    elsewhere bf16 is emulated and slower than fp32."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_has_native_bf16() else None
+    return None
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (torch's own check, private, so
+    a build without it counts as no)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def victim_for(
+    task: Any, model: Any, tokenizer: Any, settings: InputSettings, batch_size: int | None = None, precision: str = "fp32"
+) -> Victim:
     """The victim of ``task``'s example type; ``batch_size`` rows per forward pass
-    (None: 16 on a CPU, 256 on an accelerator; see AttackConfig.query_batch_size)."""
+    (None: 16 on a CPU, 256 on an accelerator; see AttackConfig.query_batch_size);
+    ``precision`` of the search's passes (AttackConfig.precision)."""
+    device = next(model.parameters()).device
     if batch_size is None:
-        batch_size = 16 if next(model.parameters()).device.type == "cpu" else 256
+        batch_size = 16 if device.type == "cpu" else 256
     kind = _VICTIMS.get(task.example_type)
     if kind is None:
         raise NotImplementedError(f"no adversary victim for task {task.name} ({task.example_type.__name__})")
-    return kind(task, model, tokenizer, settings, batch_size)
+    return kind(task, model, tokenizer, settings, batch_size, search_dtype(precision, device))

@@ -59,6 +59,7 @@ from robust_xlt._core import Lexicon
 from robust_xlt.adversary import AttackConfig, ExampleAttack, attack, build_space, slots_of
 from robust_xlt.adversary.results import AttackResult, summarize
 from robust_xlt.adversary.space import target_languages
+from robust_xlt.adversary.victims import search_dtype
 from robust_xlt.atomic import write_json, write_jsonl, write_text_atomic
 from robust_xlt.evaluation.evaluate import evaluate
 from robust_xlt.evaluation.summary import METRIC_TITLES
@@ -262,6 +263,8 @@ def attack_languages(
         "metrics": list(task.metrics),
         "budgets": [float(b) for b in budgets],
         "attack": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items() if k != "budget"},
+        # What "auto" became on this device: the search's arithmetic (scores are fp32).
+        "search_precision": "fp32" if search_dtype(config.search_precision, next(model.parameters()).device) is None else "bf16",
         "languages": languages,
         "average": average,
     }
@@ -379,6 +382,10 @@ def write_attack(folder: Path, results: Mapping[str, Any], records: Mapping[str,
     write_json(folder / ATTACK_JSON, results)
     setting = results["attack"]
     about = f"Mode {setting['mode']}, ranking {setting['ranking']}, beam {setting['beam_width']}"
+    if setting.get("stack"):
+        about += ", stacked changes"
+    if results.get("search_precision"):
+        about += f", search in {results['search_precision']} (scores in fp32)"
     if setting.get("min_similarity") is not None:
         about += f", min similarity {setting['min_similarity']}"
     about += f"; lexicon {', '.join(results.get('lexicon') or ['?'])}."

@@ -11,7 +11,9 @@ curriculum's difficulty). Each attacked example is replaced in the batch by the 
 variant found (a flip when there was one, else the variant that raised the loss most;
 an example the model already gets wrong stays as it is), and the batch is trained on
 as usual, so clean examples keep their share of the gradient. The search is
-deterministic given the model, so a resumed run finds the same examples.
+deterministic given the model, so a resumed run finds the same examples. Where the
+device has native bf16 the search runs in it (AttackConfig.precision), its outcomes
+checked in fp32.
 
 Cost per attacked step: one forward and backward pass over the attacked share (the
 ranking), one query pass over it, and at most rounds x per_round query passes over the
@@ -166,6 +168,11 @@ def build_adversary(c: TrainConfig, task: Task, tokenizer: Any, settings: InputS
         budget=c.adv_sub_budget,
         per_round=c.adv_sub_per_round,
         max_rounds=c.adv_sub_rounds,
+        # The search adv-sub's cost was measured with (README): a few rounds of the
+        # few best (word, candidate) pairs, not the evaluation attack's walk over the
+        # words, which needs many rounds. Its arithmetic follows the attack's default.
+        ranking="gradient",
+        per_word=1,
         stopwords=c.stopwords,  # type: ignore[arg-type]
         query_batch_size=None,
     )
