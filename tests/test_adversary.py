@@ -435,27 +435,3 @@ def test_stacking_makes_several_changes_in_a_round(victim_model, right, lexicon)
         # It costs at most one query more per round: clean, per_round singles, the stack.
         assert r.queries <= 1 + one_round.per_round + 1, r.id
     assert stacked.summary.success_rate >= single.summary.success_rate
-
-
-def test_qa_score_breaks_f1_ties_by_the_gold_span_probability(qa_model, qa_right) -> None:
-    from robust_xlt.adversary.victims import GOLD_TIE_BREAK, _gold_span_probability
-
-    # Hand-computed: example 0 has two windows, the answer (tokens 2-3) in the second;
-    # example 1 one window without it (labelled CLS), so its probability is 0.
-    train = {
-        "start_positions": np.array([0, 2, 0]),
-        "end_positions": np.array([0, 3, 0]),
-        "overflow_to_sample_mapping": np.array([0, 0, 1]),
-    }
-    start = np.log(np.array([[0.25, 0.25, 0.25, 0.25], [0.1, 0.1, 0.6, 0.2], [0.4, 0.2, 0.2, 0.2]]))
-    end = np.log(np.array([[0.25, 0.25, 0.25, 0.25], [0.1, 0.1, 0.3, 0.5], [0.4, 0.2, 0.2, 0.2]]))
-    assert _gold_span_probability(train, start, end, 2) == pytest.approx([0.6 * 0.5, 0.0])
-    # On the model: the score is 1 - F1 to within the tie-break, and the tie-break varies.
-    model, tokenizer = qa_model
-    victim = victim_for(QA, model, tokenizer, QA_SETTINGS)
-    found = victim.query(qa_right, embed=False, exact=True)
-    with torch.inference_mode():
-        _, records = QA.predict(model, tokenizer, qa_right, QA_SETTINGS, torch.device("cpu"))
-    extra = found.score - (1.0 - np.array([r["f1"] for r in records]))
-    assert ((extra >= 0) & (extra <= GOLD_TIE_BREAK)).all()
-    assert len(set(np.round(extra, 9))) > 1

@@ -10,10 +10,7 @@ pairs (text_a, text_b), QA (question, context).
   1 - p(gold) (TextAttack's untargeted classification).
 - QA: rows are the task's windows, each owned by the example it cuts; the goal is a
   predicted answer sharing no token with any gold answer (SQuAD F1 0), the score
-  1 - F1 plus a thousandth of 1 - p(gold span): F1 is flat under most single
-  substitutions, and without the tie-break a greedy step that loosens the model's
-  hold on the answer did not count as progress (the TyDiQA attack changed about 1%
-  of the words). Answers are protected, so every variant keeps them.
+  1 - F1. Answers are protected, so every variant keeps them.
 
 Every pass runs in the model's current mode; ``attack`` sets eval (no dropout), so a
 query's score is a function of its text. A victim may search in bf16 (autocast over
@@ -212,9 +209,8 @@ class QAVictim(_Base):
     its pieces after the window's first special token (a question the core cut short
     matches a prefix). Costs: ``gradient`` one core call for train and one for eval
     features, one tokenizer call for the questions, then one forward and backward pass
-    per ``batch_size`` windows (padding trimmed); ``query`` what the task's ``predict``
-    does (windows, forward passes, answer decoding) plus the windows' training labels
-    for the gold span's probability, on all variants at once. The
+    per ``batch_size`` windows (padding trimmed); ``query`` the task's ``predict``
+    (windows, forward passes, answer decoding) on all variants at once. The
     similarity constraint is not offered: a window is not a sentence."""
 
     def __init__(
@@ -274,44 +270,15 @@ class QAVictim(_Base):
             return self._query(examples, embed)
 
     def _query(self, examples: Sequence[QAExample], embed: bool) -> Queries:
-        from robust_xlt.tasks.extractive_qa import score_answers, window_logits
-
         if embed:
             raise ValueError("min_similarity is not offered for QA: a window is not a sentence")
         if not examples:
             return Queries(np.zeros(0), np.zeros(0, dtype=bool), [], None)
-        # Answers are decoded by id, and the variants of one example share theirs.
+        # predict decodes answers by id, and the variants of one example share theirs.
         unique = [dataclasses.replace(ex, id=str(i)) for i, ex in enumerate(examples)]
-        train, feats = self._features(unique)
-        start, end = window_logits(self.model, feats, self.settings, self.device)
-        _, records = score_answers(unique, feats, start, end, self.settings)
+        _, records = self.task.predict(self.model, self.tokenizer, unique, self.settings, self.device)
         f1 = np.array([r["f1"] for r in records], dtype=np.float64)
-        gold = _gold_span_probability(train, start, end, len(unique))
-        score = 1.0 - f1 + GOLD_TIE_BREAK * (1.0 - gold)
-        return Queries(score=score, success=f1 == 0.0, prediction=[r["prediction"] for r in records], embedding=None)
-
-
-# Weight of 1 - p(gold span) in a QA query's score: small enough never to outweigh an
-# F1 step (a one-token change of a short answer moves F1 by 0.1 or more), large enough
-# to order the variants F1 cannot tell apart, which are most single substitutions.
-GOLD_TIE_BREAK = 1e-3
-
-
-def _gold_span_probability(train: dict[str, np.ndarray], start: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:
-    """Per example, the highest start x end probability its windows give the first
-    gold answer's token span (training's labels; a window that does not hold the
-    answer, labelled CLS, gives 0)."""
-
-    def softmax(logits: np.ndarray) -> np.ndarray:
-        z = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
-
-    rows = np.arange(len(start))
-    s, e = train["start_positions"].astype(np.int64), train["end_positions"].astype(np.int64)
-    p = np.where(s > 0, softmax(start.astype(np.float64))[rows, s] * softmax(end.astype(np.float64))[rows, e], 0.0)
-    out = np.zeros(n)
-    np.maximum.at(out, train["overflow_to_sample_mapping"].astype(np.int64), p)
-    return out
+        return Queries(score=1.0 - f1, success=f1 == 0.0, prediction=[r["prediction"] for r in records], embedding=None)
 
 
 _VICTIMS: dict[type, type[PairVictim] | type[QAVictim]] = {PairExample: PairVictim, QAExample: QAVictim}

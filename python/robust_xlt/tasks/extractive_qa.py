@@ -114,27 +114,15 @@ def predict(
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """F1 / EM (official SQuAD v1.1 and language-aware) of one language, and per
     question: id, predicted text, gold answers and its four scores in [0, 1]."""
-    feats = eval_features(tokenizer, examples, settings)
-    start_logits, end_logits = window_logits(model, feats, settings, device)
-    return score_answers(examples, feats, start_logits, end_logits, settings)
+    from robust_xlt.qa import postprocess, prepare_eval_features
 
-
-def eval_features(tokenizer: Any, examples: Sequence[QAExample], settings: InputSettings) -> dict[str, np.ndarray]:
-    """The evaluation windows of ``examples`` (the Rust core's features)."""
-    from robust_xlt.qa import prepare_eval_features
-
-    return prepare_eval_features(
+    feats = prepare_eval_features(
         examples,
         _tokenizer(tokenizer, settings),
         max_length=settings.max_length,
         stride=settings.qa_overlap,
         max_query_length=settings.max_query_length,
     )
-
-
-def window_logits(model: Any, feats: dict[str, np.ndarray], settings: InputSettings, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end logits [windows, width] of every window, in passes of
-    ``settings.eval_batch_size`` windows with their padding trimmed."""
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in feats]
     n, width = feats["input_ids"].shape
     starts, ends = [], []
@@ -149,15 +137,6 @@ def window_logits(model: Any, feats: dict[str, np.ndarray], settings: InputSetti
         ends.append(np.pad(out.end_logits.float().cpu().numpy(), pad, constant_values=-1e9))
     start_logits = np.concatenate(starts) if starts else np.zeros((0, width), np.float32)
     end_logits = np.concatenate(ends) if ends else np.zeros_like(start_logits)
-    return start_logits, end_logits
-
-
-def score_answers(
-    examples: Sequence[QAExample], feats: dict[str, np.ndarray], start_logits: np.ndarray, end_logits: np.ndarray, settings: InputSettings
-) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """``predict``'s scores from the windows' logits."""
-    from robust_xlt.qa import postprocess
-
     answers = postprocess(examples, feats, start_logits, end_logits, n_best=settings.n_best, max_answer_length=settings.max_answer_length)
     records = []
     for ex in examples:
