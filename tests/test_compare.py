@@ -350,6 +350,8 @@ def test_a_half_finished_grid_runs_only_what_is_missing(grid_dir: Path, tmp_path
 
     monkeypatch.setattr(runner_module, "train", counting_train)
     monkeypatch.setattr(runner_module, "_attack", counting_attack)
+    record = root / "cells" / "xnli-standard-seed0.json"
+    before = json.loads(record.read_text())["stages"]
     grid = load_grid(write_grid(tmp_path / "grid.toml", _model_of(grid_dir)), output_dir=root)
     assert {c.name: cell_status(c, root) for c in grid.cells} == {
         "xnli-standard-seed0": "attack",
@@ -361,6 +363,11 @@ def test_a_half_finished_grid_runs_only_what_is_missing(grid_dir: Path, tmp_path
     assert calls == {"train": ["xnli-rs-da-seed1"], "attack": ["xnli-standard-seed0"]}
     assert outcome.already_done == 2 and sorted(outcome.ran) == ["xnli-rs-da-seed1", "xnli-standard-seed0"]
     assert all(p.stat().st_mtime_ns == t for p, t in untouched.items())
+    # The cell's record keeps the stages that had finished; the attack's is new.
+    after = json.loads(record.read_text())
+    assert set(after["stages"]) == set(before) and after["stages"]["train"] == before["train"]
+    assert after["stages"]["attack"] != before["attack"]
+    assert after["seconds"] == pytest.approx(sum(after["stages"].values()), abs=0.05)
     expected = json.loads((grid_dir / "out" / "report" / "report.json").read_text())
     assert without_cost(outcome.report)["tasks"] == without_cost(expected)["tasks"]  # type: ignore[arg-type]
 

@@ -16,7 +16,8 @@ Output folder::
     attacks/<cell>/  attack.json, attack.md, attack-{lang}.jsonl
     generalized/<cell>/  results.json with the generalized matrix, predictions
     logs/<cell>.log  the cell's log lines
-    cells/<cell>.json    written when a cell finishes: its stages' seconds
+    cells/<cell>.json    written when a cell finishes: its stages' seconds (a stage
+                         run again later, e.g. a deleted attack, replaces its own entry)
     report/          report.md, report.json, report.csv, figures/
 """
 
@@ -202,10 +203,17 @@ def run_cell(cell: Cell, root: Path) -> float:
             _generalized(cell, run, generalized_dir)
             stages["generalized"] = time.perf_counter() - t
         seconds = time.perf_counter() - start
+        # A stage re-run later (an attack deleted to be redone) keeps the record of
+        # the stages that finished before it: the cell's cost is all of them.
+        path = root / "cells" / f"{cell.name}.json"
+        earlier = _stages(path)
+        if earlier:
+            stages = {**earlier, **stages}
+            seconds = sum(stages.values())
         if launched_rank() == 0:  # under a launcher process 0 keeps the grid's records
             (root / "cells").mkdir(exist_ok=True)
             record = {"cell": cell.name, "task": cell.task, "seconds": round(seconds, 2), "stages": {k: round(v, 2) for k, v in stages.items()}}
-            write_text_atomic(root / "cells" / f"{cell.name}.json", json.dumps(record) + "\n")
+            write_text_atomic(path, json.dumps(record) + "\n")
         return seconds
     except Exception:
         log.exception("cell %s failed", cell.name)
@@ -263,6 +271,16 @@ def _worker_init(level: int) -> None:
     # A spawned process starts with no logging state: give the package logger the
     # parent's level so the per-cell log files get the same lines.
     logging.getLogger("robust_xlt").setLevel(level)
+
+
+def _stages(path: Path) -> dict[str, float]:
+    """The stage seconds of a cell's earlier record; none when it has none (or an
+    unreadable one, which the new record replaces)."""
+    try:
+        stages = json.loads(path.read_text(encoding="utf-8"))["stages"]
+        return {str(k): float(v) for k, v in stages.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def _finished_durations(grid: Grid, root: Path) -> dict[str, list[float]]:
