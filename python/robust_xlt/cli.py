@@ -13,7 +13,7 @@ import os
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from robust_xlt.data import DataError
 
@@ -243,6 +243,7 @@ Examples:
 
 def add_attack_parser(sub: Any) -> None:
     from robust_xlt.adversary import AttackConfig
+    from robust_xlt.adversary.config import SearchPrecision
     from robust_xlt.evaluation.attack import DEFAULT_BUDGETS, budget_key
     from robust_xlt.training.config import STOPWORD_KINDS
 
@@ -334,11 +335,12 @@ def add_attack_parser(sub: Any) -> None:
         "--stack",
         action=argparse.BooleanOptionalAction,
         default=d.stack,
-        help="after each round also verify the round's improving changes made together [default: on]",
+        help="after each round also verify the round's improving changes made together "
+        f"[default: {'on' if d.stack else 'off'}]",
     )
     g.add_argument(
         "--search-precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=get_args(SearchPrecision),
         default=d.precision,
         help="arithmetic of the search's gradient pass and queries; clean scores and what the search found are "
         "always checked in fp32. auto: bf16 where the device has native bf16 kernels [default: %(default)s]",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from robust_xlt.perturbation import Mode, StopWords
 
@@ -85,7 +85,7 @@ class AttackConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.ranking not in ("gradient", "importance"):
             raise ValueError(f"ranking must be 'gradient' or 'importance', got {self.ranking!r}")
-        if self.precision not in ("auto", "fp32", "bf16"):
+        if self.precision not in get_args(SearchPrecision):
             raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         if self.min_similarity is not None and not -1.0 <= self.min_similarity <= 1.0:
             raise ValueError(f"min_similarity must be a cosine in [-1, 1], got {self.min_similarity}")

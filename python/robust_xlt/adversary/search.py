@@ -47,7 +47,7 @@ from robust_xlt._core import Lexicon
 from robust_xlt.adversary.config import AttackConfig
 from robust_xlt.adversary.ranking import ExampleRanking, rank
 from robust_xlt.adversary.results import AttackResult, ExampleAttack, summarize
-from robust_xlt.adversary.space import ExampleSpace, Span, apply, build_space, rebuild
+from robust_xlt.adversary.space import ExampleSpace, Span, Substitution, apply, build_space, rebuild
 from robust_xlt.adversary.victims import Queries, Victim, victim_for
 from robust_xlt.tasks import InputSettings
 
@@ -263,7 +263,7 @@ def _stacks(
                     break
                 c = child.chosen[-1]
                 s = space.substitutions[c]
-                if any(m.slot == s.slot and m.start < s.end and s.start < m.end for m in made):
+                if _overlaps(s, made):
                     continue
                 made.append(s)
                 added.append(c)
@@ -309,11 +309,16 @@ def _next(state: _State, space: ExampleSpace, ranking: ExampleRanking, per_round
         word = (s.slot, s.start)
         if c in state.tried or per.get(word, 0) >= per_word:
             continue
-        if any(m.slot == s.slot and m.start < s.end and s.start < m.end for m in made):
+        if _overlaps(s, made):
             continue
         per[word] = per.get(word, 0) + 1
         taken.append(c)
     return replace(state, tried=state.tried | frozenset(taken)), taken
+
+
+def _overlaps(sub: Substitution, made: Sequence[Substitution]) -> bool:
+    """Whether ``sub`` touches a word one of ``made`` already changed."""
+    return any(m.slot == sub.slot and m.start < sub.end and sub.start < m.end for m in made)
 
 
 def _best(pool: list[_State], width: int) -> list[_State]:
