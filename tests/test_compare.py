@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from robust_xlt.cli import main
-from robust_xlt.compare import GridError, build_report, cell_status, load_grid, run_grid
+from robust_xlt.compare import GridError, ReportError, build_report, cell_status, load_grid, run_grid
 from robust_xlt.compare import runner as runner_module
 from robust_xlt.compare.figures import task_figures
 from robust_xlt.compare.stats import (
@@ -277,9 +277,52 @@ def test_the_grid_writes_runs_attacks_and_a_report_with_figures(grid_dir: Path) 
     csv_lines = (out / "report" / "report.csv").read_text().splitlines()
     assert any(line.startswith("xnli,oracle_difference,rs-da,accuracy,target_average,") for line in csv_lines)
     assert csv_lines[0].startswith("task,kind,method") and any(",difference,rs-da,accuracy,average," in line for line in csv_lines)
-    for kind in ("languages", "robustness", "generalized", "forest", "cost"):
+    for kind in ("languages", "robustness", "generalized", "forest", "attack-forest", "cost"):
         png = out / "report" / "figures" / f"xnli-{kind}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_differences_under_attack_pair_the_attacked_rows_and_agree_with_the_attacks_own_accuracies(grid_dir: Path) -> None:
+    out = grid_dir / "out"
+    report = json.loads((out / "report" / "report.json").read_text())
+    ad = report["tasks"]["xnli"]["attack_differences"]["rs-da"]
+    assert ad["seeds"] == [0] and ad["budgets"] == [0.0, 0.3]
+    attacks = {label: json.loads((out / "attacks" / f"xnli-{label}-seed0" / "attack.json").read_text()) for label in ("standard", "rs-da")}
+    langs = ad["languages"]
+    assert set(ad["groups"]) == {"attacked_average", "high-resource", "low-resource"} and ad["groups"]["attacked_average"] == langs
+
+    def accuracy(label: str, lang: str, budget: str) -> float:
+        return attacks[label]["languages"][lang]["budgets"][budget]["accuracy"]
+
+    for lang in langs:
+        for budget in ("0", "0.3"):
+            expected = accuracy("rs-da", lang, budget) - accuracy("standard", lang, budget)
+            d = ad["accuracy"][budget][lang]
+            assert d["difference"] == pytest.approx(expected) and d["ci_low"] <= d["difference"] <= d["ci_high"]
+            assert d["n_examples"] == attacks["standard"]["languages"][lang]["budgets"][budget]["count"]
+        lost = (accuracy("rs-da", lang, "0") - accuracy("rs-da", lang, "0.3")) - (accuracy("standard", lang, "0") - accuracy("standard", lang, "0.3"))
+        assert ad["lost_accuracy"]["0.3"][lang]["difference"] == pytest.approx(lost)
+    assert "0" not in ad["lost_accuracy"]  # nothing is lost at budget 0
+    mean = np.mean([accuracy("rs-da", lang, "0.3") - accuracy("standard", lang, "0.3") for lang in langs])
+    assert ad["accuracy"]["0.3"]["attacked_average"]["difference"] == pytest.approx(mean)
+    md = (out / "report" / "report.md").read_text()
+    assert "### Under attack: difference from standard" in md and "| attacked languages (" in md
+    csv_lines = (out / "report" / "report.csv").read_text().splitlines()
+    assert any(line.startswith("xnli,attack_difference,rs-da,accuracy,attacked_average,0.3,1,") for line in csv_lines)
+    assert any(line.startswith("xnli,attack_lost_difference,rs-da,accuracy,low-resource,0.3,1,") for line in csv_lines)
+
+
+def test_an_attack_without_its_records_or_with_a_bad_record_is_named(grid_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    shutil.copytree(grid_dir / "out", root)
+    records = root / "attacks" / "xnli-rs-da-seed0" / "attack-sw.jsonl"
+    lines = records.read_text().splitlines()
+    records.write_text("\n".join([lines[0], '{"id": "x", "budget": 0.3}', *lines[1:]]) + "\n")
+    with pytest.raises(ReportError, match=r"attack-sw\.jsonl:2: not an attack record"):
+        build_report([root], tmp_path / "report", figures=False)
+    records.unlink()
+    with pytest.raises(ReportError, match=r"attack-sw\.jsonl: missing"):
+        build_report([root], tmp_path / "report", figures=False)
 
 
 def test_runs_without_oracle_rows_say_the_oracle_is_not_available(grid_dir: Path, tmp_path: Path) -> None:
@@ -299,23 +342,24 @@ def test_runs_without_oracle_rows_say_the_oracle_is_not_available(grid_dir: Path
 def test_every_figure_labels_its_axes_and_names_languages_and_methods(grid_dir: Path) -> None:
     report = json.loads((grid_dir / "out" / "report" / "report.json").read_text())
     figures = task_figures("xnli", report["tasks"]["xnli"])
-    assert set(figures) == {"languages", "robustness", "generalized", "forest", "cost"}
+    assert set(figures) == {"languages", "robustness", "generalized", "forest", "attack-forest", "cost"}
     for kind, fig in figures.items():
         axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
         for ax in axes:
-            assert ax.get_xlabel() and ax.get_ylabel() or kind == "forest", (kind, ax.get_title())
+            assert ax.get_xlabel() and ax.get_ylabel() or kind in ("forest", "attack-forest"), (kind, ax.get_title())
             assert ax.get_xlabel(), kind
             assert ax.get_title(), kind
         ticks = {t.get_text().split("\n")[0] for ax in axes for t in [*ax.get_xticklabels(), *ax.get_yticklabels()]}
         legends = [text.get_text().split(" (")[0] for ax in axes if ax.get_legend() for text in ax.get_legend().get_texts()]
         if kind in ("languages", "robustness"):
             assert {"standard", "rs-da"} <= set(legends), kind
-        if kind in ("forest", "cost"):
+        if kind in ("forest", "attack-forest", "cost"):
             assert "rs-da" in ticks, kind
         if kind in ("languages", "generalized"):
             assert {"en", "sw"} <= ticks, kind
     assert "%" in figures["robustness"].axes[0].get_xlabel() and "%" in figures["robustness"].axes[0].get_ylabel()
-    assert "points" in figures["forest"].axes[0].get_xlabel()
+    assert "points" in figures["forest"].axes[0].get_xlabel() and "points" in figures["attack-forest"].axes[0].get_xlabel()
+    assert [t.get_text() for t in figures["attack-forest"].legends[0].get_texts()] == ["budget 0%", "budget 30%"]
     colorbars = [ax for ax in figures["generalized"].axes if ax.get_label() == "<colorbar>"]
     assert colorbars and "%" in colorbars[0].get_ylabel()
 

@@ -26,6 +26,7 @@ def task_figures(name: str, task: dict[str, Any]) -> dict[str, Figure]:
         "robustness": robustness_figure,
         "generalized": generalized_figure,
         "forest": forest_figure,
+        "attack-forest": attack_forest_figure,
         "cost": cost_figure,
     }
     out = {}
@@ -159,6 +160,53 @@ def forest_figure(name: str, task: dict[str, Any]) -> Figure | None:
         ax.set_yticks(y, labels)
     axes[0].set_ylabel("method")
     fig.suptitle(f"{name}: paired differences with 95% hierarchical bootstrap intervals")
+    return fig
+
+
+ATTACK_GROUP_TITLES = {"attacked_average": "attacked languages", "high-resource": "high-resource", "low-resource": "low-resource"}
+
+
+def attack_forest_figure(name: str, task: dict[str, Any]) -> Figure | None:
+    """Each method's difference from the baseline under attack, one marker per budget
+    with its 95% interval, one panel per language group."""
+    diffs = {label: d for label, d in task.get("attack_differences", {}).items() if "note" not in d}
+    if not diffs:
+        return None
+    first = next(iter(diffs.values()))
+    m = next((k for k in first if k in task["metrics"]), None)
+    if m is None:
+        return None
+    groups = [g for g in ATTACK_GROUP_TITLES if any(g in d.get("groups", {}) for d in diffs.values())]
+    labels = list(diffs)
+    keys = sorted({k for d in diffs.values() for k in d[m]}, key=float)
+    fig = _figure(4.6 * len(groups) + 1.2, 1.4 + 0.55 * len(labels))
+    axes = fig.subplots(1, len(groups), squeeze=False, sharey=True)[0]
+    y = np.arange(len(labels))[::-1]
+    offsets = np.linspace(-0.2, 0.2, len(keys)) if len(keys) > 1 else np.zeros(1)
+    for ax, group in zip(axes, groups, strict=True):
+        for k, offset, colour in zip(keys, offsets, [f"C{i}" for i in range(len(keys))], strict=True):
+            xs, ys, errs = [], [], [[], []]
+            for yi, label in zip(y, labels, strict=True):
+                d = diffs[label][m].get(k, {}).get(group)
+                if d is None:
+                    continue
+                xs.append(d["difference"])
+                ys.append(yi + offset)
+                low = d["ci_low"] if d["ci_low"] is not None else d["difference"]
+                high = d["ci_high"] if d["ci_high"] is not None else d["difference"]
+                errs[0].append(d["difference"] - low)
+                errs[1].append(high - d["difference"])
+            if xs:
+                ax.errorbar(xs, ys, xerr=errs, fmt="o", capsize=3, color=colour, label=f"budget {float(k):.0%}")
+        ax.axvline(0.0, color="grey", linewidth=1, linestyle="--")
+        ax.set_xlabel(f"{_title(m)} minus {task['baseline']}'s (points)")
+        members = next((d["groups"][group] for d in diffs.values() if group in d.get("groups", {})), [])
+        ax.set_title(f"{ATTACK_GROUP_TITLES[group]}: {', '.join(members)}")
+        ax.set_yticks(y, labels)
+    axes[0].set_ylabel("method")
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, title="attack budget", fontsize="small", loc="outside right upper")
+    fig.suptitle(f"{name}: paired differences under attack with 95% hierarchical bootstrap intervals")
     return fig
 
 

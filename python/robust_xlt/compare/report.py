@@ -6,11 +6,12 @@ Writes into the output folder::
     report.md       tables and figures, with what each number means
     report.json     every number of the tables (``tasks[task]``: ``scores``,
                     ``differences``, ``selection``, ``oracle``, ``attack``,
-                    ``generalized``, and ``cost``, the one part that depends on the
-                    machine's load)
+                    ``attack_differences``, ``generalized``, and ``cost``, the one
+                    part that depends on the machine's load)
     report.csv      the same numbers, one row each (``kind``: score, difference,
                     oracle_score, oracle_change, oracle_difference, attack,
-                    attack_success, generalized, cost)
+                    attack_success, attack_difference, attack_lost_difference,
+                    generalized, cost)
     figures/        robustness curves, generalized heat maps, a forest plot of the
                     differences and the training cost, PNG, one set per task
 """
@@ -145,6 +146,11 @@ def task_report(name: str, runs: list[Run], baseline: str) -> dict[str, Any]:
             if label != baseline:
                 out["differences"][label] = _differences(by_label[label], by_label[baseline], metrics, langs, groups, out["scores"], label, baseline)
     out["attack"] = {label: a for label in labels if (a := _attack(by_label[label], metrics, low)) is not None}
+    out["attack_differences"] = {}
+    if baseline in out["attack"]:
+        for label in labels:
+            if label != baseline and label in out["attack"]:
+                out["attack_differences"][label] = _attack_differences(by_label[label], by_label[baseline], out["attack"][label], out["attack"][baseline])
     out["generalized"] = {label: g for label in labels if (g := _generalized(by_label[label])) is not None}
     out["cost"] = _cost(by_label, labels, baseline)
     return out
@@ -307,6 +313,61 @@ def _attack(runs: dict[int, Run], metrics: list[str], low: list[str]) -> dict[st
     return out
 
 
+ATTACK_GROUPS: tuple[str, ...] = ("attacked_average", "high-resource", "low-resource")
+ATTACK_GROUP_TITLES = {"attacked_average": "attacked languages", "high-resource": "high-resource", "low-resource": "low-resource"}
+
+
+def _attack_differences(method: dict[int, Run], base: dict[int, Run], summary: dict[str, Any], base_summary: dict[str, Any]) -> dict[str, Any]:
+    """A method under attack against the baseline, paired by seed and attacked row, at
+    each budget both attacked: the score after the attack (``<metric>``), and the score
+    the attack took away, budget 0 minus budget b (``lost_<metric>``; negative: the
+    method lost less). Per attacked language and group (every attacked language, and
+    the high- and low-resource ones), with the interval, p-value and power of
+    :func:`paired_difference`. The groups share one resampling per budget."""
+    seeds = sorted(s for s in set(summary["seeds"]) & set(base_summary["seeds"]))
+    langs = [lang for lang in summary["languages"] if lang in base_summary["languages"]]
+    budgets = [b for b in summary["budgets"] if b in base_summary["budgets"]]
+    out: dict[str, Any] = {"seeds": seeds, "budgets": budgets, "languages": langs}
+    if not seeds or not langs:
+        out["note"] = "no attacked seed and language in common with the baseline: no paired comparison"
+        return out
+    groups = {"attacked_average": langs, **{g: [lang for lang in members if lang in langs] for g, members in summary["groups"].items()}}
+    out["groups"] = {g: members for g, members in groups.items() if members}
+    clean = 0.0 if 0.0 in budgets else None
+
+    def table(data: list[PairedData]) -> dict[str, Any]:
+        distribution = hierarchical_distribution(data, HIERARCHICAL_RESAMPLES, np.random.default_rng(RANDOM_SEED))
+        index = {d.lang: i for i, d in enumerate(data)}
+        rows = {lang: paired_difference(data, distribution, [i]) for lang, i in index.items()}
+        for group, members in out["groups"].items():
+            columns = [index[lang] for lang in members if lang in index]
+            if columns:
+                rows[group] = paired_difference(data, distribution, columns)
+        return rows
+
+    for m in [m for m in summary["metrics"] if m in base_summary["metrics"]]:
+        after: dict[str, Any] = {}
+        lost: dict[str, Any] = {}
+        for b in budgets:
+            scores = {lang: ({s: method[s].attack_scores(lang, m, b) for s in seeds}, {s: base[s].attack_scores(lang, m, b) for s in seeds}) for lang in langs}
+            data = [d for lang in langs if (d := PairedData.of(lang, *scores[lang])) is not None]
+            if data:
+                after[f"{b:g}"] = table(data)
+            if clean is None or b == clean:
+                continue
+            taken = []
+            for lang in langs:
+                at_zero = ({s: method[s].attack_scores(lang, m, clean) for s in seeds}, {s: base[s].attack_scores(lang, m, clean) for s in seeds})
+                drop = [{s: {i: zero[s][i] - v for i, v in now[s].items() if i in zero[s]} for s in seeds} for zero, now in zip(at_zero, scores[lang], strict=True)]
+                if (d := PairedData.of(lang, drop[0], drop[1])) is not None:
+                    taken.append(d)
+            if taken:
+                lost[f"{b:g}"] = table(taken)
+        out[m] = after
+        out[f"lost_{m}"] = lost
+    return out
+
+
 def _with_averages(matrix: dict[str, Any]) -> dict[str, Any]:
     """A generalized matrix in the current layout: files written before the QA matrices
     (2026-12-01) hold only ``accuracy`` and its same/mixed averages at the top level."""
@@ -437,6 +498,30 @@ def _csv(report: dict[str, Any]) -> str:
                 for group, per_budget in attack[field].items():
                     for budget, s in per_budget.items():
                         rows.append({"task": task_name, "kind": kind, "method": label, "metric": field, "group": group, "budget": budget, **_summary_cells(s)})
+        for label, ad in task.get("attack_differences", {}).items():
+            for field, per_budget in ad.items():
+                if field in ("seeds", "budgets", "languages", "groups", "note"):
+                    continue
+                kind = "attack_lost_difference" if field.startswith("lost_") else "attack_difference"
+                for budget, rows_ in per_budget.items():
+                    for group, d in rows_.items():
+                        rows.append(
+                            {
+                                "task": task_name,
+                                "kind": kind,
+                                "method": label,
+                                "metric": field.removeprefix("lost_"),
+                                "group": group,
+                                "budget": budget,
+                                "n_seeds": d["n_seeds"],
+                                "mean": d["difference"],
+                                "ci_low": d["ci_low"],
+                                "ci_high": d["ci_high"],
+                                "p_value": d["p_value"],
+                                "n_examples": d["n_examples"],
+                                "seeds_needed_paired": d["seeds_needed_paired"],
+                            }
+                        )
         for label, g in task["generalized"].items():
             for m in g["metrics"]:
                 for which in ("same", "mixed"):
@@ -520,6 +605,8 @@ def _task_markdown(name: str, task: dict[str, Any], figures: dict[str, str], rep
     lines += _selection_markdown(task)
     if task["attack"]:
         lines += _attack_markdown(task)
+    if task.get("attack_differences"):
+        lines += _attack_difference_markdown(task)
     if task["generalized"]:
         lines += _generalized_markdown(task)
     lines += _cost_markdown(task)
@@ -649,6 +736,52 @@ def _attack_markdown(task: dict[str, Any]) -> list[str]:
                 lines.append(f"| {title} | {cells} | {_score_cell(attack['success_rate'][group][keys[-1]])} |")
             lines.append("")
     return lines
+
+
+def _difference_cell(d: dict[str, Any] | None, digits: int = 1) -> str:
+    if d is None:
+        return "–"
+    return f"{_num(d['difference'], digits, True)} [{_num(d['ci_low'], digits, True)}, {_num(d['ci_high'], digits, True)}], p {_p(d['p_value'])}"
+
+
+def _attack_difference_markdown(task: dict[str, Any]) -> list[str]:
+    base = task["baseline"]
+    lines = [
+        f"### Under attack: difference from {base}",
+        "",
+        f"Paired by seed and attacked row (the same rows for every method), 95% hierarchical bootstrap interval and "
+        f"permutation p as above. *After the attack*: the method's score under attack minus {base}'s. *Lost to the attack*: "
+        f"(budget 0 minus budget b) of the method minus that of {base}; negative means the method lost less. Seeds for 1 "
+        "point: paired, as above, for the score after the attack.",
+        "",
+    ]
+    for label, ad in task["attack_differences"].items():
+        if "note" in ad:
+            lines += [f"{label}: {ad['note']}.", ""]
+            continue
+        keys = [f"{b:g}" for b in ad["budgets"]]
+        attacked = [k for k in keys if k != "0"]
+        for m in [k for k in ad if k in task["metrics"]]:
+            title = METRIC_TITLES.get(m, m)
+            lines += [f"{label} ({_seeds_text(len(ad['seeds']))}), {title}:", ""]
+            header = [*(f"after, budget {k}" for k in keys), *(f"lost, budget {k}" for k in attacked), f"seeds for 1 point at {keys[-1]}"]
+            lines += ["| group | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
+            for group in [*ad["groups"], *ad["languages"]]:
+                title_ = f"{ATTACK_GROUP_TITLES[group]} ({', '.join(ad['groups'][group])})" if group in ad["groups"] else group
+                cells = [_difference_cell(ad[m].get(k, {}).get(group)) for k in keys]
+                cells += [_difference_cell(ad[f"lost_{m}"].get(k, {}).get(group)) for k in attacked]
+                last = ad[m].get(keys[-1], {}).get(group)
+                if last is None or last["n_seeds"] < 2:
+                    cells.append("n/a (one seed)")
+                else:
+                    cells.append(str(last["seeds_needed_paired"]) if last["seeds_needed_paired"] is not None else "> 10000")
+                lines.append(f"| {title_} | " + " | ".join(cells) + " |")
+            lines.append("")
+    return lines
+
+
+def _seeds_text(n: int) -> str:
+    return "1 seed" if n == 1 else f"{n} seeds"
 
 
 def _generalized_markdown(task: dict[str, Any]) -> list[str]:

@@ -25,7 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from robust_xlt.evaluation import ATTACK_JSON, read_predictions
+from robust_xlt.evaluation import ATTACK_JSON, attack_records_path, read_predictions
 from robust_xlt.training.config import TrainConfig, build_config, load_toml
 
 GRID_MANIFEST = "grid.json"
@@ -47,7 +47,9 @@ class Run:
     results: dict[str, Any]
     attack: dict[str, Any] | None = None
     generalized: dict[str, Any] | None = None
+    attack_dir: Path | None = None  # where attack.json's per-example records are
     _scores: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict, repr=False)
+    _attack_records: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -80,6 +82,31 @@ class Run:
                 raise ReportError(f"{self.path}: no predictions-{lang}.jsonl; paired statistics need the run's predictions") from None
             self._scores[key] = {str(r["id"]): 100.0 * float(r["correct"] if metric == "accuracy" else r[metric]) for r in records}
         return self._scores[key]
+
+    def attack_scores(self, lang: str, metric: str, budget: float) -> dict[str, float]:
+        """Example id -> the example's score in points after the attack at ``budget``,
+        from the attack's attack-{lang}.jsonl (its ``after`` record)."""
+        if self.attack_dir is None:
+            raise ReportError(f"{self.path}: its attack's folder is unknown; paired statistics under attack need its records")
+        if lang not in self._attack_records:
+            path = attack_records_path(self.attack_dir, lang)
+            if not path.exists():
+                raise ReportError(f"{path}: missing; paired statistics under attack need the attack's per-example records")
+            records = []
+            with path.open(encoding="utf-8") as f:
+                for number, line in enumerate(f, start=1):
+                    try:
+                        record = json.loads(line)
+                        records.append({"id": str(record["id"]), "budget": float(record["budget"]), "after": dict(record["after"])})
+                    except (ValueError, KeyError, TypeError) as exc:
+                        raise ReportError(f"{path}:{number}: not an attack record with id, budget and after ({exc})") from None
+            self._attack_records[lang] = records
+        out = {}
+        for r in self._attack_records[lang]:
+            if r["budget"] == budget:
+                after = r["after"]
+                out[r["id"]] = 100.0 * float(after["correct"] if metric == "accuracy" else after[metric])
+        return out
 
     def median_step_seconds(self) -> float | None:
         """Median steady step time (s/step of the train events: warm-up, evaluations and
@@ -190,6 +217,7 @@ def _load_grid(folder: Path, runs: dict[Path, Run], notes: list[str]) -> None:
             path = folder / cell["attack"] / ATTACK_JSON
             if path.exists():
                 run.attack = _read_json(path)
+                run.attack_dir = path.parent
             else:
                 missing.append(f"{cell['name']} (attack)")
         if cell.get("generalized"):
@@ -216,6 +244,7 @@ def _attach(runs: dict[Path, Run], folder: Path, result: dict[str, Any], what: s
         raise ReportError(f"{folder}: its model {model} is none of the runs given; give the run folder too")
     if what == "attack" and run.attack is None:
         run.attack = value
+        run.attack_dir = folder
     elif what == "generalized" and run.generalized is None:
         run.generalized = value
 
