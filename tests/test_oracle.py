@@ -1,6 +1,6 @@
 """Oracle model selection (issue 9): target-language dev rows after the evaluated ones,
-every language scored at each evaluation step, each target language reported at the
-step its own dev rows chose."""
+scored at each evaluation step; each target language reported at the step its own dev
+rows chose, scored after training with that step's saved weights."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import pytest
 
 from robust_xlt.data import PairExample, QAExample
 from robust_xlt.data.splits import normalise
-from robust_xlt.evaluation import oracle_selection, read_predictions, summarize
+from robust_xlt.evaluation import evaluate_languages, oracle_selection, read_predictions, summarize
 from robust_xlt.models import make_tiny_model_dir
 from robust_xlt.training import ConfigError, TrainConfig, train
+from robust_xlt.training import loop as loop_module
+from robust_xlt.training.checkpoint import ORACLE_STEPS_DIR
 from robust_xlt.training.data import load_task_data
 
 
@@ -113,42 +115,123 @@ def _records(out: Path, event: str) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("event") == event]
 
 
-def test_oracle_run_reports_both_selections_and_changes_nothing_else(tiny: str, tmp_path: Path) -> None:
+@pytest.fixture
+def every_step(monkeypatch: pytest.MonkeyPatch) -> dict[int, dict[str, Any]]:
+    """The reference: each evaluation step's in-memory model scored on every
+    evaluation set right there, as an oracle that scores everything at every step
+    would (the run itself scores them after training, from the saved weights)."""
+    seen: dict[int, dict[str, Any]] = {}
+    real = loop_module._oracle_dev_step
+
+    def scoring_too(task: Any, model: Any, tokenizer: Any, data: Any, settings: Any, device: Any, step: int) -> Any:
+        seen[step] = {lang: scores for lang, (scores, _) in evaluate_languages(task, model, tokenizer, data.eval, settings, device).items()}
+        return real(task, model, tokenizer, data, settings, device, step)
+
+    monkeypatch.setattr(loop_module, "_oracle_dev_step", scoring_too)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def other_step(tiny: str, tmp_path_factory: pytest.TempPathFactory) -> int:
+    """An evaluation step (of 2, 4, 6) that the English dev set does not choose: the
+    oracle does not change training, so a run without it tells."""
+    best = train(config("xnli", tiny, tmp_path_factory.mktemp("plain"), oracle_dev_examples=0)).results["best_step"]
+    return next(s for s in (2, 4, 6) if s != best)
+
+
+def _favour(monkeypatch: pytest.MonkeyPatch, lang: str, step: int) -> None:
+    """Make ``lang``'s dev rows prefer ``step`` (a high score there, a low one after),
+    so that its oracle step differs from the source-selected one."""
+    real = loop_module._oracle_dev_step
+
+    def favouring(*args: Any) -> Any:
+        records = real(*args)
+        for r in records:
+            if r["lang"] == lang:
+                r["dev"] = {**r["dev"], "accuracy": 100.0 if r["step"] == step else 0.0}
+        return records
+
+    monkeypatch.setattr(loop_module, "_oracle_dev_step", favouring)
+
+
+def test_oracle_run_reports_both_selections_and_changes_nothing_else(tiny: str, tmp_path: Path, every_step: dict[int, Any]) -> None:
     plain = train(config("xnli", tiny, tmp_path / "plain", oracle_dev_examples=0)).results
+    assert every_step == {}  # no oracle, no oracle step
     run = train(config("xnli", tiny, tmp_path / "oracle")).results
-    # The English-dev selection, its scores and predictions are the run without an
-    # oracle's, although the oracle run reuses the scores of its selected step.
+    # The English-dev selection, its scores and predictions are the run without an oracle's.
     assert {k: v for k, v in run.items() if k != "oracle"} == plain
     for lang in plain["languages"]:
         assert read_predictions(tmp_path / "oracle", lang) == read_predictions(tmp_path / "plain", lang)
+    targets = [lang for lang in plain["languages"] if lang != "en"]
     events = _records(tmp_path / "oracle", "oracle")
-    assert [(r["step"], r["lang"]) for r in events] == [(s, lang) for s in (2, 4, 6) for lang in plain["languages"]]
-    # The selected step's recorded evaluation is the run's final one.
-    at_best = {r["lang"]: r["eval"] for r in events if r["step"] == plain["best_step"]}
-    assert at_best == plain["languages"]
+    assert [(r["step"], r["lang"]) for r in events] == [(s, lang) for s in (2, 4, 6) for lang in targets]
+    assert all("eval" not in r for r in events)  # evaluation rows are not scored during training
     oracle = run["oracle"]
+    assert set(oracle["steps"]) == set(targets)
     for lang, step in oracle["steps"].items():
         devs = [(r["dev"]["accuracy"], -r["step"]) for r in events if r["lang"] == lang]
         assert -max(devs)[1] == step
-        assert oracle["languages"][lang] == next(r["eval"] for r in events if r["lang"] == lang and r["step"] == step)
+        # Scored after training from the step's saved weights, as the model was at that step.
+        assert oracle["languages"][lang] == every_step[step][lang]
     assert oracle["languages"]["en"] == plain["languages"]["en"]
     assert "Oracle selection" in (tmp_path / "oracle" / "results.md").read_text()
+    assert not (tmp_path / "oracle" / ORACLE_STEPS_DIR).exists()  # the step weights go with the run's end
+
+
+def test_a_language_whose_step_is_not_the_selected_one_is_scored_with_its_steps_weights(
+    tiny: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every_step: dict[int, Any], other_step: int
+) -> None:
+    _favour(monkeypatch, "de", other_step)
+    kept: list[set[str]] = []
+    real_prune = loop_module.ckpt.prune_step_weights
+
+    def watching(out: Path, keep: set[int]) -> None:
+        real_prune(out, keep)
+        kept.append({p.name for p in (out / ORACLE_STEPS_DIR).iterdir()})
+
+    monkeypatch.setattr(loop_module.ckpt, "prune_step_weights", watching)
+    run = train(config("xnli", tiny, tmp_path / "run")).results
+    oracle = run["oracle"]
+    assert oracle["steps"]["de"] == other_step and run["best_step"] != other_step
+    assert oracle["languages"]["de"] == every_step[other_step]["de"]
+    for lang, step in oracle["steps"].items():
+        assert oracle["languages"][lang] == every_step[step][lang]
+    # The step's weights stay on disk from when de chose it; a step no language chose does not stay.
+    assert all(f"step-{other_step}.safetensors" in names for names in kept[other_step // 2 - 1 :])
+    needed = {f"step-{s}.safetensors" for s in oracle["steps"].values()}
+    assert kept[-1] == needed
+
+
+def test_a_corrupt_step_file_is_named(tiny: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_step: int) -> None:
+    _favour(monkeypatch, "de", other_step)
+
+    def kill(step: int) -> None:
+        if step == 6:  # after the last checkpoint: only the final evaluation is left
+            (tmp_path / "run" / ORACLE_STEPS_DIR / f"step-{other_step}.safetensors").write_bytes(b"not weights")
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(config("xnli", tiny, tmp_path / "run"), on_step=kill)
+    with pytest.raises(Exception, match=rf"step-{other_step}\.safetensors: cannot read the oracle's step-{other_step} weights"):
+        train(config("xnli", tiny, tmp_path / "run"), resume=True)
 
 
 class Killed(Exception):
     pass
 
 
-def test_killed_oracle_run_resumes_to_the_same_result(tiny: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("at", [3, 5, 6])
+def test_killed_oracle_run_resumes_to_the_same_result(tiny: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: int, other_step: int) -> None:
+    _favour(monkeypatch, "de", other_step)  # de needs that step's weights to the end
     whole = train(config("xnli", tiny, tmp_path / "whole")).results
 
     def kill(step: int) -> None:
-        if step == 5:  # checkpoints at 2 and 4: the oracle records of 2 and 4 come back from the checkpoint
+        if step == at:  # checkpoints at 2, 4 and 6: the oracle records come back from the checkpoint
             raise Killed
 
     with pytest.raises(Killed):
         train(config("xnli", tiny, tmp_path / "killed"), on_step=kill)
     resumed = train(config("xnli", tiny, tmp_path / "killed"), resume=True).results
-    assert resumed == whole
+    assert resumed == whole and whole["oracle"]["steps"]["de"] == other_step
     strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa: E731
     assert strip(_records(tmp_path / "killed", "oracle")) == strip(_records(tmp_path / "whole", "oracle"))

@@ -23,7 +23,7 @@ from robust_xlt.evaluation.attack import (
 from robust_xlt.evaluation.evaluate import evaluate, evaluate_languages
 from robust_xlt.evaluation.generalized import evaluate_generalized, generalized_sets, matrix_table
 from robust_xlt.evaluation.predictions import predictions_path, read_predictions, write_predictions
-from robust_xlt.evaluation.summary import METRIC_TITLES, markdown_table, oracle_selection, summarize
+from robust_xlt.evaluation.summary import METRIC_TITLES, best_dev_records, markdown_table, oracle_selection, summarize
 
 __all__ = [
     "ATTACK_JSON",
@@ -41,6 +41,7 @@ __all__ = [
     "lexicon_coverage",
     "markdown_table",
     "matrix_table",
+    "best_dev_records",
     "oracle_selection",
     "predictions_path",
     "read_predictions",

@@ -40,6 +40,20 @@ def summarize(
     }
 
 
+def best_dev_records(steps: Sequence[Mapping[str, Any]], selection_metric: str, skip: str | None = None) -> dict[str, Mapping[str, Any]]:
+    """Per language, the record (``step``, ``lang``, ``dev`` scores or None) of the
+    step its own dev rows scored best; ties keep the earlier step. ``skip``: a
+    language left out (the source, which its own dev set selects)."""
+    best: dict[str, Mapping[str, Any]] = {}
+    for record in steps:
+        lang, dev = record["lang"], record["dev"]
+        if lang == skip or dev is None:
+            continue
+        if lang not in best or dev[selection_metric] > best[lang]["dev"][selection_metric]:
+            best[lang] = record
+    return best
+
+
 def oracle_selection(
     steps: Sequence[Mapping[str, Any]],
     selected: Mapping[str, Any],
@@ -55,13 +69,7 @@ def oracle_selection(
     of the model its own dev set chose), so the averages differ from it only where a
     target language's own dev set would have chosen another step."""
     source = selected["source_lang"]
-    best: dict[str, Mapping[str, Any]] = {}
-    for record in steps:
-        lang, dev = record["lang"], record["dev"]
-        if lang == source or dev is None:
-            continue
-        if lang not in best or dev[selection_metric] > best[lang]["dev"][selection_metric]:
-            best[lang] = record
+    best = best_dev_records(steps, selection_metric, skip=source)
     scores: dict[str, Mapping[str, float]] = {}
     for lang in selected["languages"]:
         if lang == source:

@@ -14,6 +14,12 @@ the next start.
 The best model is kept in memory when it improves and written (``best/``, swapped in
 the same way) only when a resume checkpoint is written and at the end of training, so
 each checkpoint write is one model save, not one per improvement.
+
+With an oracle, ``oracle-steps/step-<s>.safetensors`` holds the trainable parameters of
+each evaluation step some target language's own dev rows chose so far, so that after
+training each language is scored once, with the model of its step, instead of every
+language at every evaluation step. A step no language needs any more is deleted only
+after a checkpoint that no longer refers to it has been swapped in.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ _BEST_TMP = ".best.tmp"
 _BEST_OLD = ".best.old"
 CONFIG_IN_MODEL = "robust_xlt.toml"
 BEST_INFO = "best.json"
+ORACLE_STEPS_DIR = "oracle-steps"
 FORMAT_VERSION = 2
 _STATE_KEYS = ("format_version", "step", "optimizer_groups", "scheduler", "rng", "state", "config", "runtime")
 
@@ -165,6 +172,51 @@ def remove_resume(out_dir: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _step_file(out_dir: Path, step: int) -> Path:
+    return out_dir / ORACLE_STEPS_DIR / f"step-{step}.safetensors"
+
+
+def save_step_weights(out_dir: Path, model: Any, step: int) -> int:
+    """The trainable parameters of ``step`` as ``oracle-steps/step-<step>.safetensors``
+    (written beside, flushed, renamed in); returns the bytes written."""
+    path = _step_file(out_dir, step)
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file({k: v.contiguous().cpu() for k, v in trainable_state(model).items()}, str(tmp))
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path.stat().st_size
+
+
+def load_step_weights(out_dir: Path, model: Any, step: int) -> None:
+    """Put ``step``'s saved trainable parameters into ``model`` (loaded from ``best/``:
+    its frozen parameters are the run's, which never change)."""
+    path = _step_file(out_dir, step)
+    try:
+        weights = load_file(str(path))
+    except Exception as exc:  # missing, cut short by a kill, or damaged (safetensors' own error types)
+        raise CheckpointError(f"{path}: cannot read the oracle's step-{step} weights ({exc}); train again with --overwrite") from None
+    expected = set(trainable_state(model))
+    if set(weights) != expected:
+        raise CheckpointError(f"{path}: holds {len(weights)} tensors, the model trains {len(expected)}: not this run's weights")
+    _, unexpected = model.load_state_dict(weights, strict=False)
+    assert not unexpected, unexpected
+
+
+def prune_step_weights(out_dir: Path, keep: set[int]) -> None:
+    """Delete the saved steps not in ``keep``."""
+    folder = out_dir / ORACLE_STEPS_DIR
+    for path in folder.glob("step-*.safetensors") if folder.is_dir() else []:
+        step = path.name.removeprefix("step-").removesuffix(".safetensors")
+        if not step.isdigit() or int(step) not in keep:
+            path.unlink(missing_ok=True)
+
+
+def remove_step_weights(out_dir: Path) -> None:
+    shutil.rmtree(out_dir / ORACLE_STEPS_DIR, ignore_errors=True)
+
+
 def stale_temporaries(out_dir: Path, outputs: tuple[str, ...]) -> list[Path]:
     """The half-written folders and files a killed run left in ``out_dir``: the
     checkpoint and best-model temporaries, an older version's ``.resume-*.tmp`` and
@@ -255,6 +307,7 @@ def clear_outputs(out_dir: Path, names: tuple[str, ...]) -> None:
     last: a clear cut short by a kill leaves a folder that is still a run to resume."""
     remove_stale_temporaries(out_dir, names)
     remove_resume(out_dir)
+    remove_step_weights(out_dir)
     for p in out_dir.glob("predictions-*.jsonl"):
         p.unlink(missing_ok=True)
     for name in (LEGACY_RESUME_FILE, BEST_DIR, _BEST_TMP, _BEST_OLD, *reversed(names)):

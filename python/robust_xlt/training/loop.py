@@ -8,8 +8,10 @@ Model selection: the source-language dev set is scored at every evaluation step;
 best score so far (ties keep the earlier step) is saved as ``best/``, and after training
 that model is evaluated on every language. A resume checkpoint is written at the first
 evaluation ``checkpoint_interval`` seconds or more after the last one, and after the
-last step. With ``oracle_dev_examples`` every language is also scored at each
-evaluation step (results.json's ``oracle``). Under a launcher the steps are shared out
+last step. With ``oracle_dev_examples`` each target language's oracle dev rows are
+scored at each evaluation step too; the trainable weights of a step some language's
+rows chose are kept (checkpoint.py), and after training each language is scored once
+with the model of its step (results.json's ``oracle``). Under a launcher the steps are shared out
 across processes (training/parallel.py).
 """
 
@@ -30,6 +32,7 @@ import torch
 
 from robust_xlt.adversary import AttackConfig
 from robust_xlt.evaluation import (
+    best_dev_records,
     evaluate,
     evaluate_generalized,
     evaluate_languages,
@@ -253,9 +256,6 @@ def train(
     eval_every = c.eval_every or order.steps_per_epoch
     started = last_checkpoint = time.perf_counter()
     step_seconds = checkpoint_seconds = eval_seconds = 0.0
-    # With an oracle every language is scored at each evaluation; those of the best step
-    # so far are kept, so the final evaluation need not score that model again.
-    best_evaluated: tuple[int, dict[str, Any]] | None = None
     for step in range(state.step, total):
         step_start = time.perf_counter()
         global_batch = order.indices(step)
@@ -334,15 +334,22 @@ def train(
                 log.info("dev %s at step %d: %s %.2f%s (%.1f s)", c.dev_lang, state.step, c.selection_metric, score, " (best)" if improved else "", seconds)
                 if data.oracle_dev:
                     oracle_start = time.perf_counter()
-                    evaluated_now, records = _oracle_step(task, model, tokenizer, data, settings, device, state.step)
+                    records = _oracle_dev_step(task, model, tokenizer, data, settings, device, state.step)
                     state.oracle += records
                     for record in records:
                         metrics.write({"event": "oracle", **record})
+                    chosen = sorted(lang for lang, r in best_dev_records(state.oracle, task.selection_metric).items() if r["step"] == state.step)
+                    if chosen:  # scored with this model after training: its weights are kept till then
+                        ckpt.save_step_weights(out, model, state.step)
                     seconds = time.perf_counter() - oracle_start
                     eval_seconds += seconds
-                    log.info("oracle at step %d: %d languages and their target dev rows scored (%.1f s)", state.step, len(records), seconds)
-                    if improved:
-                        best_evaluated = (state.step, evaluated_now)
+                    log.info(
+                        "oracle at step %d: %d target languages' dev rows scored, best so far for %s (%.1f s)",
+                        state.step,
+                        len(records),
+                        ", ".join(chosen) or "none",
+                        seconds,
+                    )
                 if improved:
                     state.best_score, state.best_step = score, state.step
                     best.update(model, {"step": state.step, "metric": c.selection_metric, "score": score, "dev": data.describe["dev"], "lang": c.dev_lang})
@@ -366,6 +373,8 @@ def train(
                 # Swapped in after its record: a run resumed from it keeps the record, one
                 # killed before the swap resumes from the previous one and writes it again.
                 ckpt.commit_resume(out)
+                if data.oracle_dev:  # steps the committed state no longer needs
+                    ckpt.prune_step_weights(out, {r["step"] for r in best_dev_records(state.oracle, task.selection_metric).values()})
                 log.info(
                     "checkpoint at step %d: resume %.0f MB + best model in %.1f s (checkpoints %.1f%% of this run's time so far)",
                     state.step,
@@ -385,11 +394,8 @@ def train(
     def finish() -> RunResult:
         best_folder = ckpt.best_dir(out)
         best_info = ckpt.read_best_info(best_folder)
-        if best_evaluated is not None and best_evaluated[0] == best_info["step"]:
-            evaluated = best_evaluated[1]  # this very model, scored at its step
-        else:
-            model = task.load_weights(best_folder).to(device)
-            evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
+        model = task.load_weights(best_folder).to(device)
+        evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
         summary = summarize({lang: scores for lang, (scores, _) in evaluated.items()}, task.metrics, c.source_lang, c.low_resource_langs or ())
         results = {
             "task": c.task,
@@ -413,7 +419,8 @@ def train(
         }
         if data.oracle_dev:
             results["oracle"] = oracle_selection(
-                state.oracle, summary, task.selection_metric, task.metrics, c.low_resource_langs or (), {lang: len(exs) for lang, exs in data.oracle_dev.items()}
+                _oracle_scores(task, model, tokenizer, data, settings, device, out, state.oracle, best_info["step"], evaluated),
+                summary, task.selection_metric, task.metrics, c.low_resource_langs or (), {lang: len(exs) for lang, exs in data.oracle_dev.items()}
             )
 
         # ------------------------------------------------------------------- save
@@ -435,6 +442,7 @@ def train(
             }
         )
         ckpt.remove_resume(out)
+        ckpt.remove_step_weights(out)
         log.info(
             "results in %s (best step %d); of %.0f s: steps %.0f s, dev evaluations %.0f s, checkpoints %.1f s",
             out,
@@ -452,18 +460,47 @@ def train(
     return procs.first_decides(finish)  # type: ignore[no-any-return]
 
 
-def _oracle_step(
+def _oracle_dev_step(
     task: Task, model: Any, tokenizer: Any, data: Any, settings: InputSettings, device: torch.device, step: int
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Every language's evaluation set and each target language's oracle dev rows
-    scored with the model of ``step``: (the evaluations, one record per language)."""
-    evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
+) -> list[dict[str, Any]]:
+    """Each target language's oracle dev rows scored with the model of ``step``: one
+    record per language (``step``, ``lang``, ``dev`` scores)."""
     dev = evaluate_languages(task, model, tokenizer, data.oracle_dev, settings, device)
-    records = [
-        {"step": step, "lang": lang, "dev": dev[lang][0] if lang in dev else None, "eval": scores}
-        for lang, (scores, _) in evaluated.items()
-    ]
-    return evaluated, records
+    return [{"step": step, "lang": lang, "dev": scores} for lang, (scores, _) in dev.items()]
+
+
+def _oracle_scores(
+    task: Task,
+    model: Any,
+    tokenizer: Any,
+    data: Any,
+    settings: InputSettings,
+    device: torch.device,
+    out: Path,
+    records: list[dict[str, Any]],
+    best_step: int,
+    evaluated: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Per target language, its chosen step's record with the evaluation scores of that
+    step's model: the source-selected model's (``evaluated``, already scored) where the
+    steps agree, else ``model`` (loaded from best/) given the step's saved weights and
+    scored on the languages that chose it. Leaves ``model`` holding the last step's."""
+    chosen = best_dev_records(records, task.selection_metric)
+    out_records = []
+    for step in sorted({r["step"] for r in chosen.values()}):
+        # A checkpoint of an older version holds every step's evaluation: kept as it is.
+        out_records += [dict(r) for r in chosen.values() if r["step"] == step and "eval" in r]
+        langs = [lang for lang, r in chosen.items() if r["step"] == step and "eval" not in r]
+        if not langs:
+            continue
+        if step == best_step:
+            scores = {lang: evaluated[lang][0] for lang in langs}
+        else:
+            ckpt.load_step_weights(out, model, step)
+            part = evaluate_languages(task, model, tokenizer, {lang: data.eval[lang] for lang in langs}, settings, device)
+            scores = {lang: part[lang][0] for lang in langs}
+        out_records += [{**chosen[lang], "eval": scores[lang]} for lang in langs]
+    return out_records
 
 
 def optimizer_step(
