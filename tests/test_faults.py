@@ -39,7 +39,8 @@ SWEEP = os.environ.get("ROBUST_XLT_FAULT_SWEEP", "")
 DEADLINE_S = 300  # a child still running after this is a hang
 TOTAL, EVERY = 8, 2  # steps, and an evaluation (and checkpoint) every EVERY of them
 # Fields that time the run, which no two runs share.
-TIMING = {"seconds", "s_per_step", "aug_fraction", "train_seconds", "step_seconds", "first_step_seconds", "eval_seconds", "checkpoint_seconds"}
+# "bytes": a checkpoint's state carries the seconds spent so far, whose digits vary.
+TIMING = {"seconds", "s_per_step", "aug_fraction", "train_seconds", "step_seconds", "first_step_seconds", "eval_seconds", "checkpoint_seconds", "bytes"}
 # Stages of a chain of kills, in the order a run reaches them: each kills at one of
 # its points, drawn with the seed, at a call drawn among those the next run makes.
 TRAINING = ("step", "best-file", "best-swap", "resume-file", "resume-swap", "resume-done")

@@ -189,9 +189,14 @@ def test_killed_run_resumes_to_the_same_result(tiny: str, tmp_path: Path) -> Non
     # ... and killed again between checkpoints (saved at 2 and 4): step 5 is redone from 4.
     with pytest.raises(Killed):
         train(config, resume=True, on_step=kill_at(5))
-    assert json.loads((tmp_path / "killed" / "resume" / "state.json").read_text())["step"] == 4
+    checkpoint = json.loads((tmp_path / "killed" / "resume" / "state.json").read_text())
+    assert checkpoint["step"] == 4
+    carried = checkpoint["state"]["seconds"]  # the time up to the checkpoint, kept for the final record
+    assert carried["train"] > 0 and 0 < carried["step"] <= carried["train"] and carried["eval"] > 0
     resumed = train(config, resume=True, on_step=keep_final_state(tmp_path / "killed", 6))
     assert resumed.results == whole.results
+    final = _records(tmp_path / "killed", "final")[-1]
+    assert final["train_seconds"] > carried["train"] and final["step_seconds"] > carried["step"] and final["eval_seconds"] > carried["eval"]
     assert_same_run(tmp_path / "whole", tmp_path / "killed")
 
 

@@ -83,6 +83,9 @@ class RunState:
     adversary: dict[str, Any] = field(default_factory=lambda: AdversaryStats().to_state())  # adv-sub, summed over the run
     curriculum: dict[str, Any] = field(default_factory=dict)  # the schedule's state (adaptive's level)
     oracle: list[dict[str, Any]] = field(default_factory=list)  # per evaluation step and language (oracle_dev_examples)
+    # Seconds spent up to the checkpoint (train, step, eval, checkpoint), so that a
+    # resumed run's final record counts the time before the cut too.
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -255,7 +258,11 @@ def train(
     progress = Progress(total, state.step, c.log_every)
     eval_every = c.eval_every or order.steps_per_epoch
     started = last_checkpoint = time.perf_counter()
-    step_seconds = checkpoint_seconds = eval_seconds = 0.0
+    before = dict(state.seconds)  # a resumed run's time up to its checkpoint
+    step_seconds, eval_seconds, checkpoint_seconds = (before.get(k, 0.0) for k in ("step", "eval", "checkpoint"))
+
+    def elapsed() -> float:
+        return before.get("train", 0.0) + time.perf_counter() - started
     for step in range(state.step, total):
         step_start = time.perf_counter()
         global_batch = order.indices(step)
@@ -363,12 +370,13 @@ def train(
                 # best/ must be on disk beside the checkpoint that records its step, and
                 # before the final evaluation reads it.
                 ck_start = time.perf_counter()
+                state.seconds = {"train": elapsed(), "step": step_seconds, "eval": eval_seconds, "checkpoint": checkpoint_seconds}
                 best.flush(out, model, tokenizer, to_toml(c))
                 size = ckpt.write_resume(out, **_checkpoint(c, state, model, optimizer, scheduler, order, runtime, precision, others))
                 seconds = time.perf_counter() - ck_start
                 checkpoint_seconds += seconds
                 last_checkpoint = time.perf_counter()
-                ck_share = checkpoint_seconds / max(last_checkpoint - started, 1e-9)
+                ck_share = checkpoint_seconds / max(elapsed(), 1e-9)
                 metrics.write({"event": "checkpoint", "step": state.step, "bytes": size, "seconds": round(seconds, 2)})
                 # Swapped in after its record: a run resumed from it keeps the record, one
                 # killed before the swap resumes from the previous one and writes it again.
@@ -386,7 +394,7 @@ def train(
         if on_step is not None:
             on_step(state.step)
     progress.close()
-    train_seconds = time.perf_counter() - started
+    train_seconds = elapsed()
 
     # --------------------------------------------------------------- evaluate
     del model, optimizer, scheduler
