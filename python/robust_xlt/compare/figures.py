@@ -185,7 +185,9 @@ def attack_forest_figure(name: str, task: dict[str, Any]) -> Figure | None:
     offsets = np.linspace(-0.2, 0.2, len(keys)) if len(keys) > 1 else np.zeros(1)
     for ax, group in zip(axes, groups, strict=True):
         for k, offset, colour in zip(keys, offsets, [f"C{i}" for i in range(len(keys))], strict=True):
-            xs, ys, errs = [], [], [[], []]
+            xs: list[float] = []
+            ys: list[float] = []
+            errs: list[list[float]] = [[], []]
             for yi, label in zip(y, labels, strict=True):
                 d = diffs[label][m].get(k, {}).get(group)
                 if d is None:
@@ -200,7 +202,7 @@ def attack_forest_figure(name: str, task: dict[str, Any]) -> Figure | None:
                 ax.errorbar(xs, ys, xerr=errs, fmt="o", capsize=3, color=colour, label=f"budget {float(k):.0%}")
         ax.axvline(0.0, color="grey", linewidth=1, linestyle="--")
         ax.set_xlabel(f"{_title(m)} minus {task['baseline']}'s (points)")
-        members = next((d["groups"][group] for d in diffs.values() if group in d.get("groups", {})), [])
+        members: list[str] = next((d["groups"][group] for d in diffs.values() if group in d.get("groups", {})), [])
         ax.set_title(f"{ATTACK_GROUP_TITLES[group]}: {', '.join(members)}")
         ax.set_yticks(y, labels)
     axes[0].set_ylabel("method")
