@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from robust_xlt.compare.report import ATTACK_GROUP_TITLES, seeds_text
 from robust_xlt.evaluation import METRIC_TITLES
 
 GROUP_TITLES = {"average": "all languages", "target_average": "target languages", "low_resource_average": "low-resource languages"}
@@ -41,10 +42,6 @@ def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
-
-
-def _seeds(n: int) -> str:
-    return "1 seed" if n == 1 else f"{n} seeds"
 
 
 def _title(metric: str) -> str:
@@ -93,7 +90,7 @@ def robustness_figure(name: str, task: dict[str, Any]) -> Figure | None:
             x = 100 * np.array(attack["budgets"])
             y = np.array([attack[metric][group][k]["mean"] if attack[metric][group][k]["mean"] is not None else np.nan for k in keys])
             sd = np.array([attack[metric][group][k]["std"] or 0.0 for k in keys])
-            line = ax.plot(x, y, marker="o", label=f"{label} ({_seeds(len(attack['seeds']))})")[0]
+            line = ax.plot(x, y, marker="o", label=f"{label} ({seeds_text(len(attack['seeds']))})")[0]
             ax.fill_between(x, y - sd, y + sd, color=line.get_color(), alpha=0.15)
         ax.set_xlabel("attack budget (most words changed, % of an example's words)")
         ax.set_ylabel(f"{_title(metric)} under attack (%)")
@@ -124,7 +121,7 @@ def generalized_figure(name: str, task: dict[str, Any]) -> Figure | None:
         ax.set_yticks(range(len(langs)), langs)
         ax.set_xlabel(f"language of the {g.get('columns') or 'second part'}")
         ax.set_ylabel(f"language of the {g.get('rows') or 'first part'}")
-        ax.set_title(f"{label} ({_seeds(len(g['seeds']))})")
+        ax.set_title(f"{label} ({seeds_text(len(g['seeds']))})")
         if len(langs) <= 8:
             for i in range(len(langs)):
                 for j in range(len(langs)):
@@ -161,9 +158,6 @@ def forest_figure(name: str, task: dict[str, Any]) -> Figure | None:
     axes[0].set_ylabel("method")
     fig.suptitle(f"{name}: paired differences with 95% hierarchical bootstrap intervals")
     return fig
-
-
-ATTACK_GROUP_TITLES = {"attacked_average": "attacked languages", "high-resource": "high-resource", "low-resource": "low-resource"}
 
 
 def attack_forest_figure(name: str, task: dict[str, Any]) -> Figure | None:

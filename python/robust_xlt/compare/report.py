@@ -313,7 +313,6 @@ def _attack(runs: dict[int, Run], metrics: list[str], low: list[str]) -> dict[st
     return out
 
 
-ATTACK_GROUPS: tuple[str, ...] = ("attacked_average", "high-resource", "low-resource")
 ATTACK_GROUP_TITLES = {"attacked_average": "attacked languages", "high-resource": "high-resource", "low-resource": "low-resource"}
 
 
@@ -324,7 +323,7 @@ def _attack_differences(method: dict[int, Run], base: dict[int, Run], summary: d
     method lost less). Per attacked language and group (every attacked language, and
     the high- and low-resource ones), with the interval, p-value and power of
     :func:`paired_difference`. The groups share one resampling per budget."""
-    seeds = sorted(s for s in set(summary["seeds"]) & set(base_summary["seeds"]))
+    seeds = sorted(set(summary["seeds"]) & set(base_summary["seeds"]))
     langs = [lang for lang in summary["languages"] if lang in base_summary["languages"]]
     budgets = [b for b in summary["budgets"] if b in base_summary["budgets"]]
     out: dict[str, Any] = {"seeds": seeds, "budgets": budgets, "languages": langs}
@@ -345,26 +344,32 @@ def _attack_differences(method: dict[int, Run], base: dict[int, Run], summary: d
                 rows[group] = paired_difference(data, distribution, columns)
         return rows
 
+    def lost(zero: dict[int, dict[str, float]], now: dict[int, dict[str, float]]) -> dict[int, dict[str, float]]:
+        return {s: {i: zero[s][i] - v for i, v in now[s].items() if i in zero[s]} for s in seeds}
+
     for m in [m for m in summary["metrics"] if m in base_summary["metrics"]]:
+        # Per budget and language: (method, baseline) per seed, example id -> score.
+        scores = {
+            b: {lang: ({s: method[s].attack_scores(lang, m, b) for s in seeds}, {s: base[s].attack_scores(lang, m, b) for s in seeds}) for lang in langs}
+            for b in budgets
+        }
         after: dict[str, Any] = {}
-        lost: dict[str, Any] = {}
+        taken: dict[str, Any] = {}
         for b in budgets:
-            scores = {lang: ({s: method[s].attack_scores(lang, m, b) for s in seeds}, {s: base[s].attack_scores(lang, m, b) for s in seeds}) for lang in langs}
-            data = [d for lang in langs if (d := PairedData.of(lang, *scores[lang])) is not None]
+            data = [d for lang in langs if (d := PairedData.of(lang, *scores[b][lang])) is not None]
             if data:
                 after[f"{b:g}"] = table(data)
             if clean is None or b == clean:
                 continue
-            taken = []
+            drops = []
             for lang in langs:
-                at_zero = ({s: method[s].attack_scores(lang, m, clean) for s in seeds}, {s: base[s].attack_scores(lang, m, clean) for s in seeds})
-                drop = [{s: {i: zero[s][i] - v for i, v in now[s].items() if i in zero[s]} for s in seeds} for zero, now in zip(at_zero, scores[lang], strict=True)]
-                if (d := PairedData.of(lang, drop[0], drop[1])) is not None:
-                    taken.append(d)
-            if taken:
-                lost[f"{b:g}"] = table(taken)
+                (method_zero, base_zero), (method_now, base_now) = scores[clean][lang], scores[b][lang]
+                if (d := PairedData.of(lang, lost(method_zero, method_now), lost(base_zero, base_now))) is not None:
+                    drops.append(d)
+            if drops:
+                taken[f"{b:g}"] = table(drops)
         out[m] = after
-        out[f"lost_{m}"] = lost
+        out[f"lost_{m}"] = taken
     return out
 
 
@@ -468,23 +473,7 @@ def _csv(report: dict[str, Any]) -> str:
         for label, diffs in task["differences"].items():
             for m in task["metrics"]:
                 for group, d in diffs.get(m, {}).items():
-                    rows.append(
-                        {
-                            "task": task_name,
-                            "kind": "difference",
-                            "method": label,
-                            "metric": m,
-                            "group": group,
-                            "n_seeds": d["n_seeds"],
-                            "mean": d["difference"],
-                            "ci_low": d["ci_low"],
-                            "ci_high": d["ci_high"],
-                            "p_value": d["p_value"],
-                            "n_examples": d["n_examples"],
-                            "seeds_needed_paired": d["seeds_needed_paired"],
-                            "seeds_needed_unpaired": d["seeds_needed_unpaired"],
-                        }
-                    )
+                    rows.append({"task": task_name, "kind": "difference", "method": label, "metric": m, "group": group, **_difference_cells(d)})
         oracle = task["oracle"]
         if oracle["available"]:
             for kind, block in (("oracle_score", oracle["scores"]), ("oracle_change", oracle["change"]), ("oracle_difference", oracle["differences"])):
@@ -503,25 +492,10 @@ def _csv(report: dict[str, Any]) -> str:
                 if field in ("seeds", "budgets", "languages", "groups", "note"):
                     continue
                 kind = "attack_lost_difference" if field.startswith("lost_") else "attack_difference"
-                for budget, rows_ in per_budget.items():
-                    for group, d in rows_.items():
-                        rows.append(
-                            {
-                                "task": task_name,
-                                "kind": kind,
-                                "method": label,
-                                "metric": field.removeprefix("lost_"),
-                                "group": group,
-                                "budget": budget,
-                                "n_seeds": d["n_seeds"],
-                                "mean": d["difference"],
-                                "ci_low": d["ci_low"],
-                                "ci_high": d["ci_high"],
-                                "p_value": d["p_value"],
-                                "n_examples": d["n_examples"],
-                                "seeds_needed_paired": d["seeds_needed_paired"],
-                            }
-                        )
+                metric = field.removeprefix("lost_")
+                for budget, per_group in per_budget.items():
+                    for group, d in per_group.items():
+                        rows.append({"task": task_name, "kind": kind, "method": label, "metric": metric, "group": group, "budget": budget, **_difference_cells(d)})
         for label, g in task["generalized"].items():
             for m in g["metrics"]:
                 for which in ("same", "mixed"):
@@ -539,6 +513,20 @@ def _csv(report: dict[str, Any]) -> str:
 
 def _summary_cells(s: dict[str, Any]) -> dict[str, Any]:
     return {"n_seeds": s["n"], "mean": s["mean"], "std": s["std"], "ci_low": s["ci_low"], "ci_high": s["ci_high"]}
+
+
+def _difference_cells(d: dict[str, Any]) -> dict[str, Any]:
+    """A paired difference's CSV cells (the unpaired seed count where it was computed)."""
+    return {
+        "n_seeds": d["n_seeds"],
+        "mean": d["difference"],
+        "ci_low": d["ci_low"],
+        "ci_high": d["ci_high"],
+        "p_value": d["p_value"],
+        "n_examples": d["n_examples"],
+        "seeds_needed_paired": d["seeds_needed_paired"],
+        "seeds_needed_unpaired": d.get("seeds_needed_unpaired"),
+    }
 
 
 def _num(x: float | None, digits: int = 1, sign: bool = False) -> str:
@@ -642,16 +630,7 @@ def _difference_markdown(task: dict[str, Any], m: str, title: str, report: dict[
                 f"| {label} | {GROUP_TITLES[group]} | {_num(d['difference'], 2, True)} [{_num(d['ci_low'], 2, True)}, "
                 f"{_num(d['ci_high'], 2, True)}] | {_p(d['p_value'])} | {d['n_seeds']} | {d['n_examples']} | {paired_text} | {unpaired_text} |"
             )
-        per_lang.append(
-            f"| {label} | "
-            + " | ".join(
-                f"{_num(d['difference'], 1, True)} [{_num(d['ci_low'], 1, True)}, {_num(d['ci_high'], 1, True)}]"
-                if (d := diffs[m].get(lang))
-                else "–"
-                for lang in task["languages"]
-            )
-            + " |"
-        )
+        per_lang.append(f"| {label} | " + " | ".join(_difference_cell(diffs[m].get(lang), p=False) for lang in task["languages"]) + " |")
     lines += ["", f"Per language (difference from {base} [95% interval], points):", ""]
     lines += ["| method | " + " | ".join(task["languages"]) + " |", "|---|" + "---:|" * len(task["languages"]), *per_lang, ""]
     return lines
@@ -738,10 +717,12 @@ def _attack_markdown(task: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _difference_cell(d: dict[str, Any] | None, digits: int = 1) -> str:
+def _difference_cell(d: dict[str, Any] | None, digits: int = 1, p: bool = True) -> str:
+    """``+d [low, high]``, then ``, p …`` unless ``p`` is False; – for none."""
     if d is None:
         return "–"
-    return f"{_num(d['difference'], digits, True)} [{_num(d['ci_low'], digits, True)}, {_num(d['ci_high'], digits, True)}], p {_p(d['p_value'])}"
+    text = f"{_num(d['difference'], digits, True)} [{_num(d['ci_low'], digits, True)}, {_num(d['ci_high'], digits, True)}]"
+    return f"{text}, p {_p(d['p_value'])}" if p else text
 
 
 def _attack_difference_markdown(task: dict[str, Any]) -> list[str]:
@@ -763,7 +744,7 @@ def _attack_difference_markdown(task: dict[str, Any]) -> list[str]:
         attacked = [k for k in keys if k != "0"]
         for m in [k for k in ad if k in task["metrics"]]:
             title = METRIC_TITLES.get(m, m)
-            lines += [f"{label} ({_seeds_text(len(ad['seeds']))}), {title}:", ""]
+            lines += [f"{label} ({seeds_text(len(ad['seeds']))}), {title}:", ""]
             header = [*(f"after, budget {k}" for k in keys), *(f"lost, budget {k}" for k in attacked), f"seeds for 1 point at {keys[-1]}"]
             lines += ["| group | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
             for group in [*ad["groups"], *ad["languages"]]:
@@ -780,7 +761,7 @@ def _attack_difference_markdown(task: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _seeds_text(n: int) -> str:
+def seeds_text(n: int) -> str:
     return "1 seed" if n == 1 else f"{n} seeds"
 
 

@@ -25,7 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from robust_xlt.evaluation import ATTACK_JSON, attack_records_path, read_predictions
+from robust_xlt.evaluation import ATTACK_JSON, attack_records_path, read_predictions, read_records
 from robust_xlt.training.config import TrainConfig, build_config, load_toml
 
 GRID_MANIFEST = "grid.json"
@@ -92,14 +92,16 @@ class Run:
             path = attack_records_path(self.attack_dir, lang)
             if not path.exists():
                 raise ReportError(f"{path}: missing; paired statistics under attack need the attack's per-example records")
+            try:
+                raw = read_records(path)
+            except ValueError as exc:
+                raise ReportError(str(exc)) from None
             records = []
-            with path.open(encoding="utf-8") as f:
-                for number, line in enumerate(f, start=1):
-                    try:
-                        record = json.loads(line)
-                        records.append({"id": str(record["id"]), "budget": float(record["budget"]), "after": dict(record["after"])})
-                    except (ValueError, KeyError, TypeError) as exc:
-                        raise ReportError(f"{path}:{number}: not an attack record with id, budget and after ({exc})") from None
+            for number, record in enumerate(raw, start=1):  # one record a line
+                try:
+                    records.append({"id": str(record["id"]), "budget": float(record["budget"]), "after": dict(record["after"])})
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ReportError(f"{path}:{number}: not an attack record with id, budget and after ({exc})") from None
             self._attack_records[lang] = records
         out = {}
         for r in self._attack_records[lang]:

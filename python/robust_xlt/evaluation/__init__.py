@@ -22,7 +22,7 @@ from robust_xlt.evaluation.attack import (
 )
 from robust_xlt.evaluation.evaluate import evaluate, evaluate_languages
 from robust_xlt.evaluation.generalized import evaluate_generalized, generalized_sets, matrix_table
-from robust_xlt.evaluation.predictions import predictions_path, read_predictions, write_predictions
+from robust_xlt.evaluation.predictions import predictions_path, read_predictions, read_records, write_predictions
 from robust_xlt.evaluation.summary import METRIC_TITLES, best_dev_records, markdown_table, oracle_selection, summarize
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "oracle_selection",
     "predictions_path",
     "read_predictions",
+    "read_records",
     "summarize",
     "write_attack",
     "write_predictions",

@@ -33,7 +33,13 @@ def write_predictions(folder: Path, lang: str, records: Iterable[dict[str, Any]]
 
 def read_predictions(folder: Path, lang: str) -> list[dict[str, Any]]:
     """One language's records; ValueError naming the file and line of a bad one."""
-    path = predictions_path(folder, lang)
+    return read_records(predictions_path(folder, lang))
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """A JSONL file of per-example records (objects with an ``id``, one a line), as
+    predictions and attack records are written; ValueError naming the file and line
+    of a bad one."""
     records = []
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
