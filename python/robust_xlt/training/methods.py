@@ -124,7 +124,11 @@ def make_step(
         return scaled(loss.float())
 
     if method is None:
-        return lambda model, batch, gen, weight, strength=1.0: standard_step(model, batch, loss_at, weight)
+
+        def standard(model: Any, batch: Batch, gen: torch.Generator, weight: float, strength: float = 1.0) -> float:
+            return standard_step(model, batch, loss_at, weight)
+
+        return standard
     if method == "rs-rp":
         scale = config.noise_scale * embedding_std
 
