@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from robust_xlt import candidates, load_lexicon, segment_words
-from robust_xlt.adversary import AttackConfig, attack, build_space, max_changes, rank, victim_for
+from robust_xlt.adversary import AttackConfig, attack, attack_budgets, build_space, max_changes, rank, search_budgets, shares_search, victim_for
 from robust_xlt.adversary.space import apply, slots_of
 from robust_xlt.data import Answer, QAExample
 from robust_xlt.data.smoke import SAMPLE_DIR, sample_path
@@ -435,3 +435,85 @@ def test_stacking_makes_several_changes_in_a_round(victim_model, right, lexicon)
         # It costs at most one query more per round: clean, per_round singles, the stack.
         assert r.queries <= 1 + one_round.per_round + 1, r.id
     assert stacked.summary.success_rate >= single.summary.success_rate
+
+
+# ------------------------------------------------- one search for several budgets
+
+
+def _same_attacks(shared, alone) -> None:
+    """Two budgets' records equal: the same edits, queries, outcome and scores."""
+    assert [r.id for r in shared.examples] == [r.id for r in alone.examples]
+    for a, b in zip(shared.examples, alone.examples, strict=True):
+        assert (a.edits, a.texts, a.queries, a.skipped, a.success, a.max_changes) == (b.edits, b.texts, b.queries, b.skipped, b.success, b.max_changes), a.id
+        assert (a.prediction_before, a.prediction_after) == (b.prediction_before, b.prediction_after), a.id
+        assert a.score_before == pytest.approx(b.score_before, abs=1e-6) and a.score_after == pytest.approx(b.score_after, abs=1e-6), a.id
+    s, t = shared.summary, alone.summary
+    assert (s.attacked, s.successes, s.mean_queries, s.mean_changed_share) == (t.attacked, t.successes, t.mean_queries, t.mean_changed_share)
+
+
+BUDGETS = (0.0, 0.05, 0.1, 0.2, 0.4)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        CONFIG,  # the walk over the most important words
+        dataclasses.replace(CONFIG, ranking="gradient", per_round=2, per_word=1),  # first-order pairs
+        dataclasses.replace(CONFIG, ranking="gradient", per_round=3, per_word=1, max_rounds=2, batch_size=5),  # cut off
+    ],
+    ids=["importance", "gradient", "rounds"],
+)
+def test_one_search_serves_every_budget_as_its_own_would(victim_model, right, lexicon, config: AttackConfig) -> None:
+    """Read off the largest budget's greedy search, every smaller budget's result is
+    the one its own search gives, queries included."""
+    model, tokenizer = victim_model
+    examples = right[:24]
+    shared = attack_budgets(TASK, model, tokenizer, examples, lexicon, BUDGETS, config, settings=SETTINGS)
+    assert list(shared) == list(BUDGETS)
+    for b in BUDGETS:
+        _same_attacks(shared[b], run(victim_model, examples, lexicon, dataclasses.replace(config, budget=b)))
+    # The budgets differ where it matters: a larger budget breaks more.
+    successes = [shared[b].summary.successes for b in BUDGETS]
+    assert successes == sorted(successes) and successes[0] == 0 and successes[-1] > successes[1]
+    # Given in any order, the budgets come back in that order with the same results.
+    again = attack_budgets(TASK, model, tokenizer, examples, lexicon, (0.2, 0.0, 0.1), config, settings=SETTINGS)
+    assert list(again) == [0.2, 0.0, 0.1]
+    for b in again:
+        _same_attacks(again[b], shared[b])
+
+
+def test_one_qa_search_serves_every_budget(qa_model, qa_right, lexicon) -> None:
+    model, tokenizer = qa_model
+    config = AttackConfig(mode="mixed", ranking="gradient", per_round=4, per_word=1, max_rounds=10)
+    # Contexts are long: at 10 rounds only a small budget binds before the rounds do.
+    shared = attack_budgets(QA, model, tokenizer, qa_right, lexicon, (0.0, 0.05, 0.3), config, settings=QA_SETTINGS)
+    for b in (0.0, 0.05, 0.3):
+        alone = attack(QA, model, tokenizer, qa_right, lexicon, dataclasses.replace(config, budget=b), settings=QA_SETTINGS)
+        _same_attacks(shared[b], alone)
+    assert shared[0.3].summary.mean_changed_share > shared[0.05].summary.mean_changed_share > 0
+
+
+def test_beam_and_stacked_searches_search_each_budget_alone(victim_model, right, lexicon) -> None:
+    model, tokenizer = victim_model
+    examples = right[:12]
+    for config in (dataclasses.replace(CONFIG, beam_width=2), dataclasses.replace(CONFIG, ranking="gradient", per_round=4, per_word=1, stack=True)):
+        assert not shares_search(config)
+        shared = attack_budgets(TASK, model, tokenizer, examples, lexicon, (0.1, 0.2), config, settings=SETTINGS)
+        for b in (0.1, 0.2):
+            _same_attacks(shared[b], run(victim_model, examples, lexicon, dataclasses.replace(config, budget=b)))
+    with pytest.raises(ValueError, match="no budgets"):
+        attack_budgets(TASK, model, tokenizer, examples, lexicon, (), CONFIG, settings=SETTINGS)
+
+
+def test_lower_budgets_are_checked(victim_model, right, lexicon) -> None:
+    model, tokenizer = victim_model
+    victim = victim_for(TASK, model, tokenizer, SETTINGS)
+    examples = right[:2]
+    spaces = build_space(TASK, examples, lexicon, CONFIG)
+    clean = victim.query(examples, embed=False, exact=True)
+    rankings = rank(spaces, victim.gradient(examples), victim, CONFIG.ranking)
+    for lower in ((0.2,), (0.1, 0.05), (0.1, 0.1)):
+        with pytest.raises(ValueError, match="distinct, ascending and below 0.2"):
+            search_budgets(TASK, victim, examples, spaces, rankings, clean, CONFIG, lower)
+    with pytest.raises(ValueError, match="search each budget on its own"):
+        search_budgets(TASK, victim, examples, spaces, rankings, clean, dataclasses.replace(CONFIG, beam_width=2), (0.1,))

@@ -13,7 +13,7 @@ budget of changed words, optionally keeping the input's sentence embedding close
 from robust_xlt.adversary.config import AttackConfig, Ranking
 from robust_xlt.adversary.ranking import ExampleRanking, rank
 from robust_xlt.adversary.results import AttackResult, AttackSummary, ExampleAttack, summarize
-from robust_xlt.adversary.search import attack, attack_batch, search
+from robust_xlt.adversary.search import attack, attack_batch, attack_budgets, search, search_budgets, shares_search
 from robust_xlt.adversary.space import ExampleSpace, Substitution, build_space, max_changes, rebuild, slots_of
 from robust_xlt.adversary.victims import GradientPass, PairVictim, Queries, Victim, victim_for
 
@@ -32,11 +32,14 @@ __all__ = [
     "Victim",
     "attack",
     "attack_batch",
+    "attack_budgets",
     "build_space",
     "max_changes",
     "rank",
     "rebuild",
     "search",
+    "search_budgets",
+    "shares_search",
     "slots_of",
     "summarize",
     "victim_for",

@@ -21,6 +21,14 @@ An example stops when a kept state succeeds (its prediction flips), or when no s
 can grow: each has made ``max_changes`` substitutions or tried all it may; the whole
 search stops after ``max_rounds`` rounds when that is set.
 
+A greedy search without stacking (the defaults) serves several budgets at once: until
+an example has made a smaller budget's number of changes, its walk is the same at
+every larger budget, so ``attack_budgets`` searches once at the largest budget and
+reads each smaller one's result (state and queries) where that budget's search would
+have stopped: at a success, at its limit of changes, or where no change was left to
+try. A beam or stacked search, whose rounds depend on the limit, searches each budget
+on its own.
+
 The search's own passes may run in bf16 (``precision``); the clean query and a
 last query of every attacked example's final text run in fp32, and those decide the
 reported scores and successes.
@@ -47,11 +55,11 @@ from robust_xlt._core import Lexicon
 from robust_xlt.adversary.config import AttackConfig
 from robust_xlt.adversary.ranking import ExampleRanking, rank
 from robust_xlt.adversary.results import AttackResult, ExampleAttack, summarize
-from robust_xlt.adversary.space import ExampleSpace, Span, Substitution, apply, build_space, rebuild
+from robust_xlt.adversary.space import ExampleSpace, Span, Substitution, apply, build_space, max_changes, rebuild
 from robust_xlt.adversary.victims import Queries, Victim, victim_for
 from robust_xlt.tasks import InputSettings
 
-__all__ = ["attack", "attack_batch", "search"]
+__all__ = ["attack", "attack_batch", "attack_budgets", "search", "search_budgets", "shares_search"]
 
 log = logging.getLogger(__name__)
 
@@ -84,20 +92,52 @@ def attack(
     must not change, besides the task's own (QA answers). The model is put in eval
     mode and given back in the mode it was in; its parameter gradients are not
     touched."""
+    return attack_budgets(task, model, tokenizer, examples, lexicon, (config.budget,), config, settings=settings, protect=protect)[config.budget]
+
+
+def attack_budgets(
+    task: Any,
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[Any],
+    lexicon: Lexicon,
+    budgets: Sequence[float],
+    config: AttackConfig = AttackConfig(),
+    *,
+    settings: InputSettings | None = None,
+    protect: Sequence[Sequence[Sequence[Span]]] | None = None,
+) -> dict[float, AttackResult]:
+    """``attack`` at each of ``budgets`` (``config.budget`` is ignored): one search for
+    them all where ``shares_search(config)``, else one per budget (module docstring).
+    A shared search's seconds are those of the whole search, at every budget."""
+    if not budgets:
+        raise ValueError("no budgets to attack")
     settings = settings if settings is not None else InputSettings(max_length=task.defaults.max_length)
     victim = victim_for(task, model, tokenizer, settings, config.query_batch_size, config.search_precision)
+    groups = [sorted(set(budgets))] if shares_search(config) else [[b] for b in dict.fromkeys(budgets)]
     was_training = model.training
     model.eval()
-    start = time.perf_counter()
+    out: dict[float, AttackResult] = {}
     try:
-        results: list[ExampleAttack] = []
-        for at in range(0, len(examples), config.batch_size):
-            chunk = list(examples[at : at + config.batch_size])
-            part = None if protect is None else protect[at : at + config.batch_size]
-            results.extend(attack_batch(task, victim, chunk, lexicon, config, protect=part).examples)
+        for group in groups:
+            start = time.perf_counter()
+            results: dict[float, list[ExampleAttack]] = {b: [] for b in group}
+            for at in range(0, len(examples), config.batch_size):
+                chunk = list(examples[at : at + config.batch_size])
+                part = None if protect is None else protect[at : at + config.batch_size]
+                found = _attack_batch(task, victim, chunk, lexicon, replace(config, budget=group[-1]), group[:-1], part)
+                for b in group:
+                    results[b].extend(found[b].examples)
+            seconds = time.perf_counter() - start
+            out.update({b: AttackResult(results[b], summarize(results[b], seconds)) for b in group})
     finally:
         model.train(was_training)
-    return AttackResult(results, summarize(results, time.perf_counter() - start))
+    return {b: out[b] for b in budgets}
+
+
+def shares_search(config: AttackConfig) -> bool:
+    """Whether one search serves every budget (module docstring): greedy, unstacked."""
+    return config.beam_width == 1 and not config.stack
 
 
 def attack_batch(
@@ -112,6 +152,20 @@ def attack_batch(
     """One batch: its search space, a clean query, one gradient pass over the examples
     the model has right (the others are not attacked), the search. The model's mode is
     the caller's."""
+    return _attack_batch(task, victim, examples, lexicon, config, (), protect)[config.budget]
+
+
+def _attack_batch(
+    task: Any,
+    victim: Victim,
+    examples: Sequence[Any],
+    lexicon: Lexicon,
+    config: AttackConfig,
+    lower: Sequence[float],
+    protect: Sequence[Sequence[Sequence[Span]]] | None,
+) -> dict[float, AttackResult]:
+    """``attack_batch`` at ``config.budget`` and, read off the same search, at each of
+    the ``lower`` budgets (smaller, ascending)."""
     start = time.perf_counter()
     spaces = build_space(task, examples, lexicon, config, protect)
     clean = victim.query(examples, embed=config.min_similarity is not None, exact=True)
@@ -121,17 +175,21 @@ def attack_batch(
         ranked = rank([spaces[i] for i in live], victim.gradient([examples[i] for i in live]), victim, config.ranking)
         for i, ranking in zip(live, ranked, strict=True):
             rankings[i] = ranking
-    results = search(task, victim, examples, spaces, rankings, clean, config)
-    summary = summarize(results, time.perf_counter() - start)
-    log.info(
-        "attack %d | success %.1f%% | changed %.3f | queries %.1f | %.2f s",
-        summary.examples,
-        summary.success_rate,
-        summary.mean_changed_share,
-        summary.mean_queries,
-        summary.seconds,
-    )
-    return AttackResult(results, summary)
+    found = search_budgets(task, victim, examples, spaces, rankings, clean, config, lower)
+    out = {}
+    for budget, results in zip((*lower, config.budget), found, strict=True):
+        summary = summarize(results, time.perf_counter() - start)
+        log.info(
+            "attack %d at budget %g | success %.1f%% | changed %.3f | queries %.1f | %.2f s",
+            summary.examples,
+            budget,
+            summary.success_rate,
+            summary.mean_changed_share,
+            summary.mean_queries,
+            summary.seconds,
+        )
+        out[budget] = AttackResult(results, summary)
+    return out
 
 
 _NO_RANKING = ExampleRanking((), np.zeros(0), np.zeros(0))
@@ -148,11 +206,44 @@ def search(
 ) -> list[ExampleAttack]:
     """The search of the module docstring, from given spaces, rankings and the clean
     queries of the examples (with embeddings when ``config.min_similarity`` is set)."""
+    return search_budgets(task, victim, examples, spaces, rankings, clean, config, ())[0]
+
+
+def search_budgets(
+    task: Any,
+    victim: Victim,
+    examples: Sequence[Any],
+    spaces: Sequence[ExampleSpace],
+    rankings: Sequence[ExampleRanking],
+    clean: Queries,
+    config: AttackConfig,
+    lower: Sequence[float],
+) -> list[list[ExampleAttack]]:
+    """``search`` at the spaces' budget, and the results the same search gives at each
+    of the ``lower`` budgets (smaller than ``config.budget``, ascending), in that order:
+    the lower budgets' first, the spaces' own last (module docstring)."""
+    if list(lower) != sorted(set(lower)) or any(b >= config.budget for b in lower):
+        raise ValueError(f"lower budgets must be distinct, ascending and below {config.budget:g}, got {list(lower)}")
+    if lower and not shares_search(config):
+        raise ValueError("a beam or stacked search depends on its budget: search each budget on its own")
     n = len(examples)
     queries = [1] * n
     beams = [[_State((), frozenset(), float(clean.score[i]), bool(clean.success[i]), _plain(clean.prediction[i]))] for i in range(n)]
     # Already wrong: nothing to attack. No budget: nothing to try.
     done = [bool(clean.success[i]) or spaces[i].max_changes == 0 for i in range(n)]
+    # Per lower budget, its spaces (its own limits) and, per example, the state and
+    # queries where that budget's search stops: done, succeeded, or at its limit.
+    lower_spaces = [[replace(space, max_changes=max_changes(b, space.words)) for space in spaces] for b in lower]
+    held: list[list[tuple[_State, int] | None]] = [[None] * n for _ in lower]
+
+    def hold(i: int) -> None:
+        state = beams[i][0]
+        for k, limited in enumerate(lower_spaces):
+            if held[k][i] is None and (done[i] or state.success or len(state.chosen) >= limited[i].max_changes):
+                held[k][i] = (state, queries[i])
+
+    for i in range(n):
+        hold(i)
     rounds = 0
     while config.max_rounds is None or rounds < config.max_rounds:
         rounds += 1
@@ -168,6 +259,7 @@ def search(
                 parents[i].append(advanced)
                 proposals.extend((i, p, advanced, (c,)) for c in taken)
             done[i] = len(proposals) == before
+            hold(i)
         if not proposals:
             break
         children = _verify(task, victim, examples, spaces, clean, config, proposals, queries)
@@ -184,7 +276,21 @@ def search(
                 continue
             beams[i] = _best(kept + [child for _, child in children.get(i, [])], config.beam_width)
             done[i] = beams[i][0].success
-    final = [beams[i][0] for i in range(n)]
+            hold(i)
+    # Out of rounds: every budget stops where the search did.
+    final = [(beams[i][0], queries[i]) for i in range(n)]
+    out = [_results(task, victim, examples, limited, clean, [h if h is not None else f for h, f in zip(kept, final)]) for limited, kept in zip(lower_spaces, held)]
+    return [*out, _results(task, victim, examples, spaces, clean, final)]
+
+
+def _results(
+    task: Any, victim: Victim, examples: Sequence[Any], spaces: Sequence[ExampleSpace], clean: Queries, stopped: Sequence[tuple[_State, int]]
+) -> list[ExampleAttack]:
+    """The attack records of the states a search stopped at (with their queries so
+    far): the adversarial examples, checked in fp32 when the search ran in bf16."""
+    n = len(examples)
+    final = [state for state, _ in stopped]
+    queries = [q for _, q in stopped]
     subs = [[spaces[i].substitutions[k] for k in state.chosen] for i, state in enumerate(final)]
     perturbed = apply(spaces, subs)
     adversarial = rebuild(task, examples, perturbed)

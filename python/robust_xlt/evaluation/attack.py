@@ -37,11 +37,13 @@ Files, beside each other in the output folder:
   ``after``: the evaluation record of the adversarial example, as in
   ``predictions-{lang}.jsonl``.
 
-Cost per language and budget: one attack (a clean query pass, a gradient pass and the
-search's queries, see :mod:`robust_xlt.adversary.search`) and one evaluation pass; the
-coverage is one ``candidates`` and one ``perturb`` call per language (no model work).
-Budgets are attacked independently: a greedy search at a larger budget repeats the
-smaller one's first rounds.
+Cost per language: one attack for all budgets (a clean query pass, a gradient pass and
+the largest budget's search, read at each smaller budget where its own search would
+have stopped; see :mod:`robust_xlt.adversary.search`) and one evaluation pass per
+budget; a beam or stacked search, whose rounds depend on the budget, runs once per
+budget instead. The coverage is one ``candidates`` and one ``perturb`` call per
+language (no model work). attack.json's ``shared_search`` says which it was; a shared
+search's ``seconds`` are the whole search's, at every budget.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ import numpy as np
 import torch
 
 from robust_xlt._core import Lexicon
-from robust_xlt.adversary import AttackConfig, ExampleAttack, attack, build_space, slots_of
+from robust_xlt.adversary import AttackConfig, ExampleAttack, attack_budgets, build_space, slots_of
+from robust_xlt.adversary.search import shares_search
 from robust_xlt.adversary.results import AttackResult, summarize
 from robust_xlt.adversary.space import target_languages
 from robust_xlt.adversary.victims import search_dtype
@@ -217,10 +220,11 @@ def attack_languages(
         originals, _ = slots_of(task, examples)
         rows: dict[str, Any] = {}
         records[lang] = []
+        found = _attack_blocks(procs, task, model, tokenizer, examples, lexicon, config, budgets, settings)
+        if found is None:
+            continue  # not process 0: its block went to process 0
         for budget in budgets:
-            result = _attack_blocks(procs, task, model, tokenizer, examples, lexicon, dataclasses.replace(config, budget=budget), settings)
-            if result is None:
-                continue  # not process 0: its block went to process 0
+            result = found[budget]
             scores, after = evaluate(task, model, tokenizer, [r.example for r in result.examples], settings, device)
             s = result.summary
             attacked = [r for r in result.examples if not r.skipped]
@@ -265,6 +269,8 @@ def attack_languages(
         "attack": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items() if k != "budget"},
         # What "auto" became on this device: the search's arithmetic (scores are fp32).
         "search_precision": "fp32" if search_dtype(config.search_precision, next(model.parameters()).device) is None else "bf16",
+        # One greedy search read at every budget, or one search per budget (module docstring).
+        "shared_search": shares_search(config),
         "languages": languages,
         "average": average,
     }
@@ -272,18 +278,30 @@ def attack_languages(
 
 
 def _attack_blocks(
-    procs: Any, task: Task, model: Any, tokenizer: Any, examples: list[Any], lexicon: Lexicon, config: AttackConfig, settings: InputSettings
-) -> AttackResult | None:
-    """The attack of ``examples``, each process searching its own block; on process 0
-    the whole result (blocks in order, the slowest block's seconds), None elsewhere."""
+    procs: Any,
+    task: Task,
+    model: Any,
+    tokenizer: Any,
+    examples: list[Any],
+    lexicon: Lexicon,
+    config: AttackConfig,
+    budgets: Sequence[float],
+    settings: InputSettings,
+) -> dict[float, AttackResult] | None:
+    """The attack of ``examples`` at each budget, each process searching its own block;
+    on process 0 the whole result per budget (blocks in order, the slowest block's
+    seconds), None elsewhere."""
     if procs is None or procs.world == 1:
-        return attack(task, model, tokenizer, examples, lexicon, config, settings=settings)
-    mine = attack(task, model, tokenizer, procs.block(examples), lexicon, config, settings=settings)
-    blocks = procs.gather((mine.examples, mine.summary.seconds))
+        return attack_budgets(task, model, tokenizer, examples, lexicon, budgets, config, settings=settings)
+    mine = attack_budgets(task, model, tokenizer, procs.block(examples), lexicon, budgets, config, settings=settings)
+    blocks = procs.gather({b: (r.examples, r.summary.seconds) for b, r in mine.items()})
     if not procs.main:
         return None
-    merged = [r for part, _ in blocks for r in part]
-    return AttackResult(merged, summarize(merged, max(seconds for _, seconds in blocks)))
+    out = {}
+    for b in budgets:
+        merged = [r for part in blocks for r in part[b][0]]
+        out[b] = AttackResult(merged, summarize(merged, max(part[b][1] for part in blocks)))
+    return out
 
 
 def _record(r: ExampleAttack, lang: str, budget: float, after: dict[str, Any]) -> dict[str, Any]:
