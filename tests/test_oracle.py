@@ -202,6 +202,22 @@ def test_a_language_whose_step_is_not_the_selected_one_is_scored_with_its_steps_
     assert kept[-1] == needed
 
 
+def test_frozen_embeddings_take_the_other_steps_weights_too(tiny: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every_step: dict[int, Any]) -> None:
+    """With the word embeddings frozen the step files hold every parameter but the
+    embedding matrix: the model reloaded after training must take them (a grid cell,
+    adv at radius 0.05, failed here when its oracle step was not the selected one)."""
+    frozen = dict(freeze_embeddings=True)
+    best = train(config("xnli", tiny, tmp_path / "plain", oracle_dev_examples=0, **frozen)).results["best_step"]
+    step = next(s for s in (2, 4, 6) if s != best)
+    every_step.clear()
+    _favour(monkeypatch, "de", step)
+    run = train(config("xnli", tiny, tmp_path / "run", **frozen)).results
+    oracle = run["oracle"]
+    assert oracle["steps"]["de"] == step and run["best_step"] == best
+    for lang, chosen in oracle["steps"].items():
+        assert oracle["languages"][lang] == every_step[chosen][lang]
+
+
 def test_a_corrupt_step_file_is_named(tiny: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_step: int) -> None:
     _favour(monkeypatch, "de", other_step)
 

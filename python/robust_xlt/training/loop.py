@@ -403,6 +403,10 @@ def train(
         best_folder = ckpt.best_dir(out)
         best_info = ckpt.read_best_info(best_folder)
         model = task.load_weights(best_folder).to(device)
+        if c.freeze_embeddings:
+            # As in training: the oracle's step weights hold what trained, and a frozen
+            # matrix is best/'s, so the reloaded model must not count it as trained.
+            model.get_input_embeddings().weight.requires_grad_(False)
         evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
         summary = summarize({lang: scores for lang, (scores, _) in evaluated.items()}, task.metrics, c.source_lang, c.low_resource_langs or ())
         results = {
