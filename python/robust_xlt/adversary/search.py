@@ -121,11 +121,12 @@ def attack_budgets(
     try:
         for group in groups:
             start = time.perf_counter()
+            largest = replace(config, budget=group[-1])  # searched; the others read off it
             results: dict[float, list[ExampleAttack]] = {b: [] for b in group}
             for at in range(0, len(examples), config.batch_size):
                 chunk = list(examples[at : at + config.batch_size])
                 part = None if protect is None else protect[at : at + config.batch_size]
-                found = _attack_batch(task, victim, chunk, lexicon, replace(config, budget=group[-1]), group[:-1], part)
+                found = _attack_batch(task, victim, chunk, lexicon, largest, group[:-1], part)
                 for b in group:
                     results[b].extend(found[b].examples)
             seconds = time.perf_counter() - start

@@ -58,8 +58,7 @@ import numpy as np
 import torch
 
 from robust_xlt._core import Lexicon
-from robust_xlt.adversary import AttackConfig, ExampleAttack, attack_budgets, build_space, slots_of
-from robust_xlt.adversary.search import shares_search
+from robust_xlt.adversary import AttackConfig, ExampleAttack, attack_budgets, build_space, shares_search, slots_of
 from robust_xlt.adversary.results import AttackResult, summarize
 from robust_xlt.adversary.space import target_languages
 from robust_xlt.adversary.victims import search_dtype

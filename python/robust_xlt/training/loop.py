@@ -175,8 +175,7 @@ def train(
     if procs.rank > 0:
         rng.seed_everything(rank_seed(c.seed, procs.rank))  # dropout masks of its own
         augmenter = None if augmenter is None else dataclasses.replace(augmenter, seed=rank_seed(c.seed, procs.rank))
-    if c.freeze_embeddings:
-        model.get_input_embeddings().weight.requires_grad_(False)
+    freeze_as_configured(model, c)
     model.to(device)
     model.train()
     settings = InputSettings.of(c, qa_tokenizer=_qa_tokenizer(task, tokenizer))
@@ -403,10 +402,9 @@ def train(
         best_folder = ckpt.best_dir(out)
         best_info = ckpt.read_best_info(best_folder)
         model = task.load_weights(best_folder).to(device)
-        if c.freeze_embeddings:
-            # As in training: the oracle's step weights hold what trained, and a frozen
-            # matrix is best/'s, so the reloaded model must not count it as trained.
-            model.get_input_embeddings().weight.requires_grad_(False)
+        # The oracle's step weights hold what trained: the reloaded model must count
+        # the same parameters as trained.
+        freeze_as_configured(model, c)
         evaluated = evaluate_languages(task, model, tokenizer, data.eval, settings, device)
         summary = summarize({lang: scores for lang, (scores, _) in evaluated.items()}, task.metrics, c.source_lang, c.low_resource_langs or ())
         results = {
@@ -513,6 +511,13 @@ def _oracle_scores(
             scores = {lang: part[lang][0] for lang in langs}
         out_records += [{**chosen[lang], "eval": scores[lang]} for lang in langs]
     return out_records
+
+
+def freeze_as_configured(model: Any, c: TrainConfig) -> None:
+    """Stop the word embedding matrix training when ``c.freeze_embeddings``: the
+    trained model and any reloaded copy that takes its saved trainable weights."""
+    if c.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
 
 
 def optimizer_step(
