@@ -23,6 +23,13 @@ instead) or the tiny model when e5-small cannot be prepared; the built-in smoke
 sample when the shared data is absent. Untimed (plain pytest): 8 smoke-sample pairs on
 the tiny model, to stay fast. Torch runs on one thread: on a loaded 2-core machine
 its thread pool slowed small forward passes by 20x, and both sides pay the same.
+
+$ROBUST_XLT_BENCH_DEVICE (default cpu; e.g. cuda) puts the model, and both searches'
+passes, on that device. A $ROBUST_XLT_ATTACK_MODEL folder that holds a config and a
+tokenizer but no weights is a model of that shape, randomly initialised (seed 0): a
+throughput measurement where no trained model can be carried (a GPU machine without
+the hub; scripts/device_bench_adversary.sh). Its success rates then describe a random
+model, the same one for both sides.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,11 +69,28 @@ class Workload:
     description: str
 
 
+DEVICE = torch.device(os.environ.get("ROBUST_XLT_BENCH_DEVICE", "cpu"))
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt")
+
+
+def _random_of_shape(folder: str) -> tuple[Any, Any, str]:
+    """A classifier of the shape ``folder``'s config.json describes, weights drawn at
+    seed 0, and the folder's tokenizer."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(folder, num_labels=3)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_config(config)
+    return model, AutoTokenizer.from_pretrained(folder), f"{folder} (config only: random weights, seed 0)"
+
+
 def _model(timed: bool) -> tuple[Any, Any, str]:
     task = get_task("xnli")
     torch.manual_seed(0)  # the random head
     folder = os.environ.get("ROBUST_XLT_ATTACK_MODEL")
     if folder:
+        if not any(any(Path(folder).glob(pattern)) for pattern in WEIGHT_FILES):
+            return _random_of_shape(folder)
         return (*task.load_model(folder), folder)
     if timed:
         from robust_xlt.models import resolve_model
@@ -95,10 +120,10 @@ def workload(pytestconfig: pytest.Config, shared_data) -> Workload:
         lexicon = load_lexicon([SAMPLE_DIR / "lexicon.tsv"])
         data = f"{len(examples)} smoke-sample pairs and lexicon (not comparable with the README)"
     model, tokenizer, name = _model(timed)
-    model.eval()
+    model.to(DEVICE).eval()
     with torch.inference_mode():  # warm-up, so neither side pays the first call
-        model(**tokenizer(["warm up"], ["pass"], return_tensors="pt"))
-    return Workload(examples, lexicon, model, tokenizer, f"{data}; model {name}; torch threads 1")
+        model(**tokenizer(["warm up"], ["pass"], return_tensors="pt").to(DEVICE))
+    return Workload(examples, lexicon, model, tokenizer, f"{data}; model {name}; device {DEVICE}; torch threads 1")
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +152,9 @@ def _score(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]], gold: i
         max_length=SETTINGS.max_length,
         padding="longest",
         return_tensors="pt",
-    )
+    ).to(DEVICE)
     with torch.inference_mode():
-        probs = torch.softmax(model(**enc).logits.float(), dim=-1).numpy()
+        probs = torch.softmax(model(**enc).logits.float(), dim=-1).cpu().numpy()
     return 1.0 - probs[:, gold], probs.argmax(axis=1)
 
 
@@ -140,11 +165,12 @@ def _word_importance(model: Any, tokenizer: Any, pair: tuple[str, str], gold: in
     )
     offsets = enc.pop("offset_mapping")[0].tolist()
     slots = enc.sequence_ids(0)
-    embeds = model.get_input_embeddings()(enc["input_ids"]).detach().requires_grad_(True)
-    inputs = {k: v for k, v in enc.items() if k != "input_ids"}
-    loss = torch.nn.functional.cross_entropy(model(inputs_embeds=embeds, **inputs).logits.float(), torch.tensor([gold]))
+    embeds = model.get_input_embeddings()(enc["input_ids"].to(DEVICE)).detach().requires_grad_(True)
+    inputs = {k: v.to(DEVICE) for k, v in enc.items() if k != "input_ids"}
+    logits = model(inputs_embeds=embeds, **inputs).logits.float()
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor([gold], device=DEVICE))
     (grad,) = torch.autograd.grad(loss, embeds)
-    grad = grad[0]
+    grad = grad[0].cpu()
     scores = []
     for slot, start, end in words:
         pieces = [t for t, (a, b) in enumerate(offsets) if slots[t] == slot and b > a and a < end and start < b]
