@@ -73,15 +73,17 @@ DEVICE = torch.device(os.environ.get("ROBUST_XLT_BENCH_DEVICE", "cpu"))
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt")
 
 
-def _random_of_shape(folder: str) -> tuple[Any, Any, str]:
-    """A classifier of the shape ``folder``'s config.json describes, weights drawn at
-    seed 0, and the folder's tokenizer."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+def _random_of_shape(task: Any, folder: str) -> tuple[Any, Any, str]:
+    """A classifier for ``task`` of the shape ``folder``'s config.json describes,
+    weights drawn at seed 0, and the folder's tokenizer."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    config = AutoConfig.from_pretrained(folder, num_labels=3)
+    from robust_xlt.models import load_tokenizer
+
+    config = AutoConfig.from_pretrained(folder, num_labels=task.num_labels)
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_config(config)
-    return model, AutoTokenizer.from_pretrained(folder), f"{folder} (config only: random weights, seed 0)"
+    return model, load_tokenizer(folder), f"{folder} (config only: random weights, seed 0)"
 
 
 def _model(timed: bool) -> tuple[Any, Any, str]:
@@ -90,7 +92,7 @@ def _model(timed: bool) -> tuple[Any, Any, str]:
     folder = os.environ.get("ROBUST_XLT_ATTACK_MODEL")
     if folder:
         if not any(any(Path(folder).glob(pattern)) for pattern in WEIGHT_FILES):
-            return _random_of_shape(folder)
+            return _random_of_shape(task, folder)
         return (*task.load_model(folder), folder)
     if timed:
         from robust_xlt.models import resolve_model
@@ -165,8 +167,9 @@ def _word_importance(model: Any, tokenizer: Any, pair: tuple[str, str], gold: in
     )
     offsets = enc.pop("offset_mapping")[0].tolist()
     slots = enc.sequence_ids(0)
-    embeds = model.get_input_embeddings()(enc["input_ids"].to(DEVICE)).detach().requires_grad_(True)
-    inputs = {k: v.to(DEVICE) for k, v in enc.items() if k != "input_ids"}
+    enc = enc.to(DEVICE)
+    embeds = model.get_input_embeddings()(enc["input_ids"]).detach().requires_grad_(True)
+    inputs = {k: v for k, v in enc.items() if k != "input_ids"}
     logits = model(inputs_embeds=embeds, **inputs).logits.float()
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor([gold], device=DEVICE))
     (grad,) = torch.autograd.grad(loss, embeds)

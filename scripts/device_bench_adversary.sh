@@ -52,7 +52,6 @@ run() {
     # Beside the machine's own torch and transformers, which the wheels do not replace.
     rm -rf "$site" && "$py" -m pip install --quiet --no-index --no-deps --target "$site" "$DEST"/wheels/*.whl
     mkdir -p "$out"
-    set -o pipefail
     ROBUST_XLT_BENCH_DEVICE=${ROBUST_XLT_BENCH_DEVICE:-cuda} ROBUST_XLT_ATTACK_MODEL="$PWD/$DEST/e5-small-shape" \
         ROBUST_XLT_DATA="$PWD/$DEST/data" PYTHONPATH="$site" PYTHONUNBUFFERED=1 \
         "$py" -m pytest benches/bench_adversary.py --benchmark-only -p no:cacheprovider \
