@@ -4,6 +4,7 @@ and resumed against an uninterrupted one, and mixed precision."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import torch
 
@@ -109,8 +111,7 @@ def test_a_killed_two_process_run_resumes_to_the_same_result(tiny: str, tmp_path
         if (killed / "metrics.jsonl").exists() and records_safe(killed, "checkpoint"):
             break
         time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_launcher_and_workers(proc)
     assert not (killed / "results.json").exists(), "the run finished before the kill; nothing was tested"
     assert (killed / "resume" / "state.json").exists()
     # Another number of processes would continue another computation: refused.
@@ -126,6 +127,22 @@ def test_a_killed_two_process_run_resumes_to_the_same_result(tiny: str, tmp_path
         assert [r["step"] for r in records(killed, event)] == [r["step"] for r in records(tmp_path / "whole", event)]
     assert [r["loss"] for r in records(killed, "train")] == [r["loss"] for r in records(tmp_path / "whole", "train")]
     assert strip(records(killed, "edits")) == strip(records(tmp_path / "whole", "edits"))
+
+
+def kill_launcher_and_workers(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to torchrun and its workers at once, as a lost machine stops them. torchrun
+    starts each worker in a session of its own, so killing its process group alone
+    would leave them running: they would finish the run themselves, and the resume
+    below would find it done (or race them in the folder) instead of being tested."""
+    launcher = psutil.Process(proc.pid)
+    workers = launcher.children(recursive=True)
+    assert workers, "torchrun had started no workers"
+    for p in [launcher, *workers]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, f"workers survived the kill: {alive}"
 
 
 def records_safe(out: Path, event: str) -> list[dict[str, Any]]:

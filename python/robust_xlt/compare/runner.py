@@ -37,6 +37,7 @@ from robust_xlt.atomic import write_text_atomic
 from robust_xlt.compare.grid import Cell, Grid, GridError
 from robust_xlt.compare.runs import GRID_MANIFEST
 from robust_xlt.evaluation import ATTACK_JSON
+from robust_xlt.folder_lock import FolderBusyError, FolderLock
 from robust_xlt.training import evaluate_saved, train
 from robust_xlt.training.loop import attack_saved
 from robust_xlt.training.parallel import Processes, launched_rank
@@ -112,6 +113,25 @@ def run_grid(grid: Grid, *, jobs: int = 1, dry_run: bool = False, report: bool =
             print(f"{statuses[cell.name]:<12} {cell.name:<40} {cell.run_dir(root)}")
         print(f"{len(pending)} of {len(grid.cells)} cells to run; nothing was run (--dry-run)")
         return outcome
+    # One `compare` per grid folder: a second one would train and attack the same cells.
+    lock = FolderLock(root, "this compare")
+
+    def take_lock() -> None:
+        try:
+            lock.acquire()
+        except (FolderBusyError, NotADirectoryError) as exc:
+            raise GridError(str(exc)) from None
+
+    procs.first_decides(take_lock)
+    try:
+        return _run_pending(grid, procs, pending, outcome, jobs=jobs, report=report)
+    finally:
+        lock.release()  # nothing to release on the processes that did not take it
+
+
+def _run_pending(grid: Grid, procs: Processes, pending: list[Cell], outcome: GridOutcome, *, jobs: int, report: bool) -> GridOutcome:
+    """``run_grid``'s work once the grid folder is held: the pending cells, then the report."""
+    root = grid.output_dir
     if procs.main:
         root.mkdir(parents=True, exist_ok=True)
         write_text_atomic(root / GRID_MANIFEST, json.dumps(grid.manifest(), indent=1) + "\n")

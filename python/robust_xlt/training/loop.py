@@ -17,6 +17,7 @@ across processes (training/parallel.py).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -42,6 +43,7 @@ from robust_xlt.evaluation import (
     summarize,
     write_predictions,
 )
+from robust_xlt.folder_lock import FolderBusyError, FolderLock
 from robust_xlt.tasks import InputSettings, Task, to_device, trim_padding
 from robust_xlt.training import checkpoint as ckpt
 from robust_xlt.training import rng
@@ -125,6 +127,22 @@ def train(
     ``on_step(step)`` runs after each optimizer step and its checkpoint, if any (tests
     use it to interrupt a run).
     """
+    # Process 0 holds the output folder's lock from its first look at the folder to the
+    # last file it writes, so a second run (or a killed launcher's surviving workers)
+    # cannot write there at the same time; the ExitStack releases it however this ends.
+    with contextlib.ExitStack() as held:
+        return _train(config, held, resume=resume, overwrite=overwrite, on_step=on_step)
+
+
+def _train(
+    config: TrainConfig,
+    held: contextlib.ExitStack,
+    *,
+    resume: bool,
+    overwrite: bool,
+    on_step: Callable[[int], None] | None,
+) -> RunResult:
+    """``train``'s body; ``held`` keeps the folder's lock until it returns."""
     # ------------------------------------------------------------------ setup
     c = config.resolved()
     task = c.task_record
@@ -138,6 +156,10 @@ def train(
     prepared: dict[str, Any] = {}
 
     def prepare() -> str | None:
+        try:
+            held.enter_context(FolderLock(out, "this run"))
+        except (FolderBusyError, NotADirectoryError) as exc:
+            raise ConfigError(str(exc)) from None
         prepared["payload"] = _prepare_output_dir(out, c, resume=resume, overwrite=overwrite)
         return "resume" if isinstance(prepared["payload"], dict) else prepared["payload"]
 
