@@ -4,6 +4,7 @@ grid in its folder, naming itself; a dead one (killed however) blocks nothing.""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,7 +52,7 @@ def test_a_second_holder_is_refused_and_a_released_folder_is_left_as_it_was(tmp_
         assert (folder / LOCK_FILE).read_text().startswith(f"pid {os.getpid()} on ")
         with pytest.raises(FolderBusyError, match=rf"{folder} is being written by another process \(pid {os.getpid()} "):
             FolderLock(folder, "the second").acquire()
-    assert not folder.exists(), "the folder the lock made, still empty, goes again"
+    assert not (tmp_path / "new").exists(), "the folders the lock made, still empty, go again"
     kept = tmp_path / "kept"
     kept.mkdir()
     with FolderLock(kept, "a run"):
@@ -71,11 +72,19 @@ def test_a_killed_holder_blocks_nothing(tmp_path: Path) -> None:
         assert (folder / LOCK_FILE).read_text().startswith(f"pid {os.getpid()} ")
 
 
+@pytest.fixture(scope="module")
+def finished_run(tiny: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert main(train_flags(tiny, out)) == 0
+    assert not (out / LOCK_FILE).exists(), "a finished run leaves no lock file"
+    return out
+
+
 def test_train_in_a_folder_another_process_writes_is_refused_and_changes_nothing(
-    tiny: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny: str, finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
-    assert main(train_flags(tiny, out)) == 0
+    shutil.copytree(finished_run, out)
     before = {p.name: p.stat().st_mtime_ns for p in out.rglob("*")}
     holder = hold_in_another_process(out)  # as a killed launcher's surviving worker would
     try:
@@ -89,6 +98,26 @@ def test_train_in_a_folder_another_process_writes_is_refused_and_changes_nothing
         holder.wait()
     assert main([*train_flags(tiny, out), "--resume"]) == 0  # finished: nothing to do, and no lock in the way
     assert not (out / LOCK_FILE).exists()
+
+
+@pytest.mark.parametrize("command", ["eval", "attack"])
+def test_eval_and_attack_into_a_folder_another_process_writes_are_refused(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    out = tmp_path / command
+    argv = [command, "--model-dir", str(finished_run / "best"), "--output-dir", str(out), "--device", "cpu", "--max-length", "48"]
+    holder = hold_in_another_process(out)
+    try:
+        capsys.readouterr()
+        assert main(argv) != 0
+        err = capsys.readouterr().err
+        assert f"{out} is being written by another process (pid {holder.pid} " in err and "Traceback" not in err
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(argv) == 0
+    assert (out / ("attack.json" if command == "attack" else "results.json")).exists() and not (out / LOCK_FILE).exists()
 
 
 def test_a_second_compare_on_a_grid_folder_is_refused(tiny: str, tmp_path: Path) -> None:

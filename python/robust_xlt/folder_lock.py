@@ -31,8 +31,8 @@ class FolderBusyError(RuntimeError):
 class FolderLock:
     """``with FolderLock(folder, "the run"):`` holds ``folder`` for this process.
 
-    The folder is made if it is missing and removed again on release if it is still
-    empty then, so a command refused after taking the lock leaves nothing behind. The
+    The folder (and its missing parents) is made if it is missing and removed again on
+    release if it is still empty then, so a command refused after taking the lock leaves nothing behind. The
     lock file is removed on release too; a process that opened the file before the
     removal finds, once it holds the lock, that the path now names another file and
     tries again on the new one, so two holders of one folder cannot both succeed."""
@@ -41,16 +41,18 @@ class FolderLock:
         self.folder = Path(folder)
         self.what = what
         self._fd: int | None = None
-        self._made_folder = False
+        self._made: list[Path] = []
 
     @property
     def path(self) -> Path:
         return self.folder / LOCK_FILE
 
     def acquire(self) -> None:
+        if self._fd is not None:
+            raise RuntimeError(f"{self.path} is already held by this lock")
         if self.folder.exists() and not self.folder.is_dir():
             raise NotADirectoryError(f"output folder {self.folder} is a file; give another one")
-        self._made_folder = not self.folder.exists()
+        self._made = _missing_folders(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -89,12 +91,13 @@ class FolderLock:
         self._forget_made_folder()
 
     def _forget_made_folder(self) -> None:
-        if self._made_folder:
+        """The folders ``acquire`` made, innermost first, removed while still empty."""
+        for folder in self._made:
             try:
-                self.folder.rmdir()  # only if nothing was written there
+                folder.rmdir()  # only if nothing was written there
             except OSError:
-                pass
-            self._made_folder = False
+                break
+        self._made = []
 
     def __enter__(self) -> FolderLock:
         self.acquire()
@@ -102,6 +105,16 @@ class FolderLock:
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.release()
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, innermost first."""
+    missing = []
+    for path in [folder, *folder.parents]:
+        if path.exists():
+            break
+        missing.append(path)
+    return missing
 
 
 def _read_holder(fd: int) -> str:

@@ -156,10 +156,7 @@ def _train(
     prepared: dict[str, Any] = {}
 
     def prepare() -> str | None:
-        try:
-            held.enter_context(FolderLock(out, "this run"))
-        except (FolderBusyError, NotADirectoryError) as exc:
-            raise ConfigError(str(exc)) from None
+        held.callback(_output_lock(out, "this run").release)
         prepared["payload"] = _prepare_output_dir(out, c, resume=resume, overwrite=overwrite)
         return "resume" if isinstance(prepared["payload"], dict) else prepared["payload"]
 
@@ -883,6 +880,13 @@ def evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | Non
 
 
 def _evaluate_saved(model_dir: Path, config: TrainConfig, results_dir: Path | None, *, generalized: bool) -> RunResult:
+    with contextlib.ExitStack() as held:
+        if results_dir is not None:
+            held.callback(_output_lock(results_dir, "this evaluation").release)
+        return _evaluate_saved_held(model_dir, config, results_dir, generalized=generalized)
+
+
+def _evaluate_saved_held(model_dir: Path, config: TrainConfig, results_dir: Path | None, *, generalized: bool) -> RunResult:
     c = config.resolved()
     task = c.task_record
     check_sources(c, with_train=False)
@@ -926,18 +930,40 @@ def attack_saved(
     (``robust-xlt attack``); writes attack.json, attack.md and attack-{lang}.jsonl to
     ``out``, which must not hold a training run, and returns what attack.json holds.
     ``reported_fields`` are the config fields recorded in it."""
-    from robust_xlt.evaluation.attack import attack_languages, check_attack_output, write_attack
+    from robust_xlt.evaluation.attack import check_attack_output
 
     c = config.resolved()
     task = c.task_record
     procs = Processes.start(c.device)  # several under a launcher: each searches its block
     check_sources(c, with_train=False)
 
+    held = contextlib.ExitStack()  # process 0's lock on ``out``, from its checks to its last write
+
     def check_output() -> None:
+        held.callback(_output_lock(out, "this attack").release)
         _check_eval_output(out)
         check_attack_output(out, overwrite=overwrite)
 
-    procs.first_decides(check_output)
+    with held:
+        procs.first_decides(check_output)
+        return _attack_saved_held(model_dir, c, out, procs, budgets, lexicon, lexicon_paths, attack_config, samples, reported_fields)
+
+
+def _attack_saved_held(
+    model_dir: Path,
+    c: TrainConfig,
+    out: Path,
+    procs: Processes,
+    budgets: list[float],
+    lexicon: Any,
+    lexicon_paths: list[str],
+    attack_config: Any,
+    samples: int,
+    reported_fields: tuple[str, ...],
+) -> dict[str, Any]:
+    from robust_xlt.evaluation.attack import attack_languages, write_attack
+
+    task = c.task_record
     device, data, model, tokenizer, settings = _load_saved(model_dir, c, procs)
     summary, records = attack_languages(task, model, tokenizer, data.eval, lexicon, budgets, attack_config, settings, device, samples=samples, procs=procs)
 
@@ -991,6 +1017,16 @@ def _saved_run_header(command: str, model_dir: Path, c: TrainConfig, describe: d
         "data": {k: v for k, v in describe.items() if k != "train"},
         "smoke_run": c.uses_smoke_sample,
     }
+
+
+def _output_lock(folder: Path, what: str) -> FolderLock:
+    """The lock of an output folder, taken (release it): a busy folder or a file is a ConfigError."""
+    lock = FolderLock(folder, what)
+    try:
+        lock.acquire()
+    except (FolderBusyError, NotADirectoryError) as exc:
+        raise ConfigError(str(exc)) from None
+    return lock
 
 
 def _check_eval_output(folder: Path) -> None:
