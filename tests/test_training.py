@@ -196,7 +196,11 @@ def test_killed_run_resumes_to_the_same_result(tiny: str, tmp_path: Path) -> Non
     resumed = train(config, resume=True, on_step=keep_final_state(tmp_path / "killed", 6))
     assert resumed.results == whole.results
     final = _records(tmp_path / "killed", "final")[-1]
-    assert final["train_seconds"] > carried["train"] and final["step_seconds"] > carried["step"] and final["eval_seconds"] > carried["eval"]
+    # The record keeps 2 decimals and the resumed part may add under 0.005 s (one tiny dev evaluation),
+    # so carrying shows as: no total below the carried time at the record's precision (a reset
+    # total would hold only steps 5-6, one dev evaluation and one checkpoint: well below it).
+    for key in ("train", "step", "eval"):
+        assert final[f"{key}_seconds"] >= round(carried[key], 2), key
     assert_same_run(tmp_path / "whole", tmp_path / "killed")
 
 
