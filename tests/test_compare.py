@@ -517,3 +517,115 @@ def test_a_grid_runs_under_a_launcher_of_two_processes(grid_dir: Path, tmp_path:
     report = json.loads((two / "report" / "report.json").read_text())
     assert report["tasks"]["xnli"]["methods"] == ["standard", "rs-da"]
     assert done.stdout.count("report:") == 1, "process 0 alone reports"
+
+
+# --------------------------------------------------------------------- collect
+
+
+def _half_finished_copy(grid_dir: Path, root: Path) -> Path:
+    """The tiny grid with one cell's attack being redone (attack.json gone) and one
+    training cut off (results.json gone)."""
+    shutil.copytree(grid_dir / "out", root)
+    (root / "attacks" / "xnli-standard-seed0" / "attack.json").unlink()
+    (root / "runs" / "xnli-rs-da-seed1" / "results.json").unlink()
+    return root
+
+
+def _top_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")}
+
+
+def test_collect_copies_the_finished_cells_without_weights_and_compare_continues_from_them(
+    grid_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from robust_xlt.compare.collect import WEIGHT_SUFFIXES
+
+    root = _half_finished_copy(grid_dir, tmp_path / "grid")
+    dest = tmp_path / "collected"
+    assert main(["collect", str(root), str(dest)]) == 0
+    out = capsys.readouterr().out
+    assert "left out: xnli-standard-seed0 (trained, its attack not finished)" in out
+    assert "left out: xnli-rs-da-seed1 (training cut off or still running)" in out
+    assert "2 finished cells in" in out and "2 left out" in out
+    assert sorted(p.name for p in (dest / "runs").iterdir()) == ["xnli-rs-da-seed0", "xnli-standard-seed1"]
+    assert sorted(p.name for p in (dest / "cells").iterdir()) == ["xnli-rs-da-seed0.json", "xnli-standard-seed1.json"]
+    for cell in ("xnli-rs-da-seed0", "xnli-standard-seed1"):
+        assert _top_files(dest / "runs" / cell) == _top_files(root / "runs" / cell)
+        assert (dest / "logs" / f"{cell}.log").read_bytes() == (root / "logs" / f"{cell}.log").read_bytes()
+    assert _top_files(dest / "attacks" / "xnli-rs-da-seed0") == _top_files(root / "attacks" / "xnli-rs-da-seed0")
+    assert (dest / "generalized" / "xnli-rs-da-seed0" / "results.json").is_file()
+    # Never weights, nor the run's subfolders (best/, resume/), the lock or the report.
+    everything = [p for p in dest.rglob("*")]
+    assert not [p for p in everything if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES)]
+    assert not [p for p in everything if p.is_dir() and p.parent.parent.parent == dest], "no subfolder of a cell's folder"
+    assert not (dest / ".robust-xlt.lock").exists() and not (dest / "report").exists()
+    # Again: nothing to copy.
+    assert main(["collect", str(root), str(dest)]) == 0
+    assert "(0 files copied, " in capsys.readouterr().out
+    # On "another machine": the collected folder, the same grid file; compare runs
+    # only the two cells left out and ends at the whole grid's report.
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(dest, elsewhere)
+    outcome = run_grid(load_grid(write_grid(tmp_path / "grid.toml", _model_of(grid_dir)), output_dir=elsewhere))
+    assert sorted(outcome.ran) == ["xnli-rs-da-seed1", "xnli-standard-seed0"] and outcome.already_done == 2
+    expected = json.loads((grid_dir / "out" / "report" / "report.json").read_text())
+    assert without_cost(outcome.report)["tasks"] == without_cost(expected)["tasks"]  # type: ignore[arg-type]
+
+
+class CopyKilled(Exception):
+    pass
+
+
+def test_a_collect_killed_at_any_file_leaves_no_cell_that_looks_finished_but_is_not(
+    grid_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from robust_xlt.compare import collect as collect_module
+
+    root = grid_dir / "out"
+    whole = collect_module.collect_grid(root, tmp_path / "whole")
+    cells = load_grid(write_grid(tmp_path / "grid.toml", _model_of(grid_dir)), output_dir=tmp_path / "unused").cells
+    real_copy = collect_module._copy_file
+    for kill_at in range(1, whole.files_copied):
+        dest = tmp_path / f"killed-{kill_at}"
+        copies = 0
+
+        def dying_copy(source: Path, target: Path, outcome: Any) -> None:
+            nonlocal copies
+            copies += 1
+            if copies == kill_at:
+                raise CopyKilled
+            real_copy(source, target, outcome)
+
+        monkeypatch.setattr(collect_module, "_copy_file", dying_copy)
+        with pytest.raises(CopyKilled):
+            collect_module.collect_grid(root, dest)
+        monkeypatch.setattr(collect_module, "_copy_file", real_copy)
+        # Every cell compare would take as finished in the cut-off copy is whole there.
+        for cell in cells:
+            if cell_status(cell, dest) == "done":
+                for stage in (cell.run_dir(dest), cell.attack_dir(dest), cell.generalized_dir(dest)):
+                    if stage is not None:
+                        relative = stage.relative_to(dest)
+                        assert _top_files(stage) == _top_files(root / relative), (kill_at, str(relative))
+        assert not list(dest.rglob(".*.tmp")), "no half-copied file"
+        # The same collect again completes it.
+        again = collect_module.collect_grid(root, dest)
+        assert again.copied == whole.copied and again.files_copied + again.files_unchanged == whole.files_copied
+
+
+def test_collect_refuses_what_it_cannot_do_and_says_why(grid_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from robust_xlt.folder_lock import FolderLock
+
+    assert main(["collect", str(tmp_path / "nothing"), str(tmp_path / "dest")]) == 2
+    assert "no grid.json, so not a robust-xlt compare folder" in capsys.readouterr().err
+    assert not (tmp_path / "dest").exists()
+    assert main(["collect", str(grid_dir / "out"), str(grid_dir / "out" / "copy")]) == 2
+    assert "that is the grid folder" in capsys.readouterr().err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "grid.json").write_text('{"cells": [{"name": "x"}]}')
+    assert main(["collect", str(bad), str(tmp_path / "dest")]) == 2
+    assert "bad/grid.json: cell 1 has no name or run folder" in capsys.readouterr().err
+    with FolderLock(tmp_path / "busy", "a test"):
+        assert main(["collect", str(grid_dir / "out"), str(tmp_path / "busy")]) == 2
+        assert "is being written by another process" in capsys.readouterr().err

@@ -596,6 +596,41 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------- collect
+
+
+def add_collect_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "collect",
+        help="copy a grid's finished cells, without weights, into another folder (to commit, or to continue elsewhere)",
+        description="Copy the finished cells of a robust-xlt compare folder (every stage done) into DEST in the "
+        "grid's layout: run outputs, attacks, generalized matrices, logs and cell records, never weights. A cell "
+        "with a stage left is left out whole and named. Run again to update DEST; unchanged files are skipped.",
+        epilog="Continue the grid elsewhere: copy DEST to a grid folder there and run the same robust-xlt compare "
+        "with --output-dir that folder. The report is not copied (it may hold fewer cells): robust-xlt report DEST.",
+    )
+    p.add_argument("grid_dir", metavar="GRID_DIR", help="the robust-xlt compare output folder (with grid.json)")
+    p.add_argument("dest", metavar="DEST", help="where the finished cells go (created if missing)")
+    p.set_defaults(run=run_collect)
+
+
+def run_collect(args: argparse.Namespace) -> int:
+    from robust_xlt.compare.collect import collect_grid
+
+    outcome = collect_grid(Path(args.grid_dir), Path(args.dest))
+    for name, why in outcome.left_out.items():
+        print(f"left out: {name} ({why})")
+    for name in outcome.without_record:
+        print(f"copied without its cells/ record (stopped after its last stage; compare treats it as done): {name}")
+    for path in outcome.weights_skipped:
+        print(f"not copied (a weight file): {path}")
+    print(
+        f"{len(outcome.copied)} finished cells in {args.dest} ({outcome.files_copied} files copied, "
+        f"{outcome.files_unchanged} unchanged); {len(outcome.left_out)} left out"
+    )
+    return 0
+
+
 # ------------------------------------------------------------------------ model
 
 
@@ -638,6 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_attack_parser(sub)
     add_compare_parser(sub)
     add_report_parser(sub)
+    add_collect_parser(sub)
     add_model_parser(sub)
     return parser
 

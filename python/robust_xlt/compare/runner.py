@@ -71,13 +71,16 @@ class GridOutcome:
 def cell_status(cell: Cell, root: Path) -> str:
     """done, or what is left: 'train' (fresh), 'resume' (cut off), 'attack',
     'generalized' (the later stages of a trained cell)."""
-    run = cell.run_dir(root)
+    return stage_status(cell.run_dir(root), cell.attack_dir(root), cell.generalized_dir(root))
+
+
+def stage_status(run: Path, attack: Path | None, generalized: Path | None) -> str:
+    """cell_status from a cell's folders (None: the stage is not part of the cell),
+    so that what reads only grid.json (`robust-xlt collect`) judges a cell the same."""
     if not (run / "results.json").exists():
         return "resume" if run.is_dir() and any(run.iterdir()) else "train"
-    attack = cell.attack_dir(root)
     if attack is not None and not (attack / ATTACK_JSON).exists():
         return "attack"
-    generalized = cell.generalized_dir(root)
     if generalized is not None and not (generalized / "results.json").exists():
         return "generalized"
     return "done"
