@@ -613,6 +613,60 @@ def test_a_collect_killed_at_any_file_leaves_no_cell_that_looks_finished_but_is_
         assert again.copied == whole.copied and again.files_copied + again.files_unchanged == whole.files_copied
 
 
+def test_collecting_a_stage_the_grid_redid_replaces_it_whole_even_when_killed(
+    grid_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from robust_xlt.compare import collect as collect_module
+
+    root = tmp_path / "grid"
+    shutil.copytree(grid_dir / "out", root)
+    before = tmp_path / "before"
+    collect_module.collect_grid(root, before)
+    # The grid redoes one cell's attack, and the redone stage writes one file fewer.
+    attack = root / "attacks" / "xnli-standard-seed0"
+    dropped = sorted(p for p in attack.iterdir() if p.is_file() and p.name != "attack.json")[0]
+    dropped.unlink()
+    record = json.loads((attack / "attack.json").read_text())
+    record["redone"] = True
+    (attack / "attack.json").write_text(json.dumps(record))
+    redone = _top_files(attack)
+    old = _top_files(before / "attacks" / "xnli-standard-seed0")
+    cell = next(c for c in load_grid(write_grid(tmp_path / "grid.toml", _model_of(grid_dir)), output_dir=root).cells
+                if c.name == "xnli-standard-seed0")
+    real_copy = collect_module._copy_file
+    kill_at = 1
+    while True:
+        dest = tmp_path / f"killed-{kill_at}"
+        shutil.copytree(before, dest)
+        copies = 0
+
+        def dying_copy(source: Path, target: Path, outcome: Any) -> None:
+            nonlocal copies
+            copies += 1
+            if copies == kill_at:
+                raise CopyKilled
+            real_copy(source, target, outcome)
+
+        monkeypatch.setattr(collect_module, "_copy_file", dying_copy)
+        try:
+            outcome = collect_module.collect_grid(root, dest)
+        except CopyKilled:
+            # Cut off: the stage is the old one whole (not reached yet), the new one
+            # whole, or marked unfinished; never a mix under a finishing file.
+            here = _top_files(dest / "attacks" / "xnli-standard-seed0")
+            assert here in (old, redone) or (cell_status(cell, dest) == "attack" and "attack.json" not in here), kill_at
+            kill_at += 1
+            continue
+        finally:
+            monkeypatch.setattr(collect_module, "_copy_file", real_copy)
+        break
+    assert kill_at > 1, "the collect copied something, so some kill point was tried"
+    # Uncut (the last try): exactly the grid's redone stage, the dropped file gone.
+    assert _top_files(dest / "attacks" / "xnli-standard-seed0") == redone
+    assert outcome.files_removed == 1 and not (dest / "attacks" / "xnli-standard-seed0" / dropped.name).exists()
+    assert cell_status(cell, dest) == "done"
+
+
 def test_collect_refuses_what_it_cannot_do_and_says_why(grid_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from robust_xlt.folder_lock import FolderLock
 

@@ -626,7 +626,9 @@ def run_collect(args: argparse.Namespace) -> int:
         print(f"not copied (a weight file): {path}")
     print(
         f"{len(outcome.copied)} finished cells in {args.dest} ({outcome.files_copied} files copied, "
-        f"{outcome.files_unchanged} unchanged); {len(outcome.left_out)} left out"
+        f"{outcome.files_unchanged} unchanged"
+        + (f", {outcome.files_removed} removed that a redone stage no longer writes" if outcome.files_removed else "")
+        + f"); {len(outcome.left_out)} left out"
     )
     return 0
 

@@ -13,7 +13,8 @@ generalized), each stage's finishing file (results.json, attack.json) last, each
 whole (a temporary name, then a rename). So a collect killed part way leaves DEST in
 a state compare reads correctly: a stage without its finishing file is one compare
 would run again. Running the same collect again completes it; files whose size and
-modification time match the grid's are not copied again.
+modification time match the grid's are not copied again. A stage the grid redid
+replaces the old one in DEST whole (see :func:`_copy_stage`).
 
 The report is not copied: the grid writes it only when a compare ends, so it may
 hold fewer cells than DEST. Build it on DEST (``robust-xlt report DEST``).
@@ -58,6 +59,7 @@ class CollectOutcome:
     left_out: dict[str, str] = field(default_factory=dict)  # cell -> why
     files_copied: int = 0
     files_unchanged: int = 0
+    files_removed: int = 0  # in DEST, no longer written by a stage the grid redid
     weights_skipped: list[str] = field(default_factory=list)
     without_record: list[str] = field(default_factory=list)  # finished, but cut off before cells/<cell>.json
 
@@ -117,11 +119,23 @@ def _collect_cell(cell: dict[str, Any], grid_dir: Path, dest: Path, outcome: Col
 
 def _copy_stage(source: Path, target: Path, finishing: str, outcome: CollectOutcome) -> None:
     """The plain files at the top of a stage folder (not hidden ones: the folder lock,
-    temporary files), the finishing file last."""
-    files = sorted(
-        (p for p in source.iterdir() if p.is_file() and not p.is_symlink() and not p.name.startswith(".")),
-        key=lambda p: (p.name == finishing, p.name),
-    )
+    temporary files), the finishing file last.
+
+    A stage the grid redid since the last collect (its finishing file differs) is
+    first marked unfinished in DEST by removing the old finishing file, so a collect
+    killed while replacing it leaves a stage compare runs again, never old and new
+    files under a finishing file; files the redone stage no longer writes are removed,
+    so DEST holds exactly the grid's stage."""
+    files = sorted(_plain_files(source), key=lambda p: (p.name == finishing, p.name))
+    kept = {p.name for p in files if not p.name.endswith(WEIGHT_SUFFIXES)}
+    if target.is_dir():
+        old_finishing = target / finishing
+        if old_finishing.is_file() and not _same_file(source / finishing, old_finishing):
+            old_finishing.unlink()
+        for stale in _plain_files(target):
+            if stale.name not in kept:
+                stale.unlink()
+                outcome.files_removed += 1
     for path in files:
         if path.name.endswith(WEIGHT_SUFFIXES):
             outcome.weights_skipped.append(str(path))
@@ -129,15 +143,23 @@ def _copy_stage(source: Path, target: Path, finishing: str, outcome: CollectOutc
         _copy_file(path, target / path.name, outcome)
 
 
-def _copy_file(source: Path, target: Path, outcome: CollectOutcome) -> None:
-    stat = source.stat()
+def _plain_files(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.is_file() and not p.is_symlink() and not p.name.startswith(".")]
+
+
+def _same_file(source: Path, target: Path) -> bool:
+    """Taken as the same when size and modification time match: copy2 keeps the time."""
     try:
-        there = target.stat()
-        if there.st_size == stat.st_size and there.st_mtime_ns == stat.st_mtime_ns:
-            outcome.files_unchanged += 1
-            return
+        a, b = source.stat(), target.stat()
     except FileNotFoundError:
-        pass
+        return False
+    return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns
+
+
+def _copy_file(source: Path, target: Path, outcome: CollectOutcome) -> None:
+    if _same_file(source, target):
+        outcome.files_unchanged += 1
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(target)
     try:
