@@ -576,6 +576,28 @@ class CopyKilled(Exception):
     pass
 
 
+def _collect_killed_at(root: Path, dest: Path, kill_at: int, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """collect_grid with its kill_at-th file copy dying: its outcome, or None when cut off."""
+    from robust_xlt.compare import collect as collect_module
+
+    real_copy = collect_module._copy_file
+    copies = 0
+
+    def dying_copy(source: Path, target: Path, outcome: Any) -> None:
+        nonlocal copies
+        copies += 1
+        if copies == kill_at:
+            raise CopyKilled
+        real_copy(source, target, outcome)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(collect_module, "_copy_file", dying_copy)
+        try:
+            return collect_module.collect_grid(root, dest)
+        except CopyKilled:
+            return None
+
+
 def test_a_collect_killed_at_any_file_leaves_no_cell_that_looks_finished_but_is_not(
     grid_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -584,22 +606,9 @@ def test_a_collect_killed_at_any_file_leaves_no_cell_that_looks_finished_but_is_
     root = grid_dir / "out"
     whole = collect_module.collect_grid(root, tmp_path / "whole")
     cells = load_grid(write_grid(tmp_path / "grid.toml", _model_of(grid_dir)), output_dir=tmp_path / "unused").cells
-    real_copy = collect_module._copy_file
     for kill_at in range(1, whole.files_copied):
         dest = tmp_path / f"killed-{kill_at}"
-        copies = 0
-
-        def dying_copy(source: Path, target: Path, outcome: Any) -> None:
-            nonlocal copies
-            copies += 1
-            if copies == kill_at:
-                raise CopyKilled
-            real_copy(source, target, outcome)
-
-        monkeypatch.setattr(collect_module, "_copy_file", dying_copy)
-        with pytest.raises(CopyKilled):
-            collect_module.collect_grid(root, dest)
-        monkeypatch.setattr(collect_module, "_copy_file", real_copy)
+        assert _collect_killed_at(root, dest, kill_at, monkeypatch) is None, "cut off"
         # Every cell compare would take as finished in the cut-off copy is whole there.
         for cell in cells:
             if cell_status(cell, dest) == "done":
@@ -633,32 +642,18 @@ def test_collecting_a_stage_the_grid_redid_replaces_it_whole_even_when_killed(
     old = _top_files(before / "attacks" / "xnli-standard-seed0")
     cell = next(c for c in load_grid(write_grid(tmp_path / "grid.toml", _model_of(grid_dir)), output_dir=root).cells
                 if c.name == "xnli-standard-seed0")
-    real_copy = collect_module._copy_file
     kill_at = 1
     while True:
         dest = tmp_path / f"killed-{kill_at}"
         shutil.copytree(before, dest)
-        copies = 0
-
-        def dying_copy(source: Path, target: Path, outcome: Any) -> None:
-            nonlocal copies
-            copies += 1
-            if copies == kill_at:
-                raise CopyKilled
-            real_copy(source, target, outcome)
-
-        monkeypatch.setattr(collect_module, "_copy_file", dying_copy)
-        try:
-            outcome = collect_module.collect_grid(root, dest)
-        except CopyKilled:
+        outcome = _collect_killed_at(root, dest, kill_at, monkeypatch)
+        if outcome is None:
             # Cut off: the stage is the old one whole (not reached yet), the new one
             # whole, or marked unfinished; never a mix under a finishing file.
             here = _top_files(dest / "attacks" / "xnli-standard-seed0")
             assert here in (old, redone) or (cell_status(cell, dest) == "attack" and "attack.json" not in here), kill_at
             kill_at += 1
             continue
-        finally:
-            monkeypatch.setattr(collect_module, "_copy_file", real_copy)
         break
     assert kill_at > 1, "the collect copied something, so some kill point was tried"
     # Uncut (the last try): exactly the grid's redone stage, the dropped file gone.
