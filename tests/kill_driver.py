@@ -126,7 +126,7 @@ def install(point: str, n: int) -> None:
     elif point == "resume-file":
         real_save = checkpoint.save_file
 
-        def save_file(tensors: Any, filename: str, *args: Any, **kwargs: Any) -> None:
+        def save_file(tensors: Any, filename: str | os.PathLike[Any], *args: Any, **kwargs: Any) -> None:
             real_save(tensors, filename, *args, **kwargs)
             if hit():
                 _cut(Path(filename))

@@ -33,7 +33,9 @@ def _adversary(tiny_dir: str, **overrides):
     task = get_task("xnli")
     torch.manual_seed(0)  # the classifier head is new: the same one whatever ran before
     model, tokenizer = task.load_model(tiny_dir)
-    lexicon, _ = load_run_lexicon(config)
+    loaded = load_run_lexicon(config)
+    assert loaded is not None
+    lexicon, _ = loaded
     adversary = build_adversary(config, task, tokenizer, InputSettings(max_length=64), lexicon, ("de", "zh", "sw"))
     return adversary, model, lexicon
 

@@ -306,8 +306,9 @@ def qa_right(qa_model) -> list[QAExample]:
     examples = QA.load_file(SAMPLE_DIR / "qa" / "train-en.json", "en") + QA.load_file(SAMPLE_DIR / "qa" / "dev-en.json", "en")
     with torch.inference_mode():
         _, records = QA.predict(model, tokenizer, examples, QA_SETTINGS, torch.device("cpu"))
-    out = []
+    out: list[QAExample] = []
     for ex, r in zip(examples, records, strict=True):
+        assert isinstance(ex, QAExample)
         at = ex.context.find(r["prediction"])
         if r["prediction"].strip() and at >= 0:
             out.append(dataclasses.replace(ex, answers=(Answer(text=r["prediction"], start=at),)))
@@ -388,7 +389,8 @@ class _Boastful:
     success (a stand-in for bf16 rounding that crosses the decision boundary)."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.search_dtype = inner, torch.bfloat16
+        self.inner = inner
+        self.search_dtype: torch.dtype | None = torch.bfloat16
 
     def gradient(self, examples):
         return self.inner.gradient(examples)

@@ -148,7 +148,8 @@ def test_bad_arguments_raise_value_error() -> None:
     with pytest.raises(ValueError, match="row_owner has 2 entries for 1 rows"):
         _core.align_words([[]], np.zeros(2, i64), one, one, one)
     with pytest.raises(ValueError, match="expected tuple of length 3"):
-        _core.align_words([[(0, 1)]], np.zeros(1, i64), one, one, one)
+        # A 2-tuple on purpose: the core must reject the malformed word span.
+        _core.align_words([[(0, 1)]], np.zeros(1, i64), one, one, one)  # type: ignore[list-item]
 
 
 def test_strided_inputs_are_read_in_logical_order() -> None:

@@ -22,6 +22,7 @@ from test_adversary import bag_of_words
 from robust_xlt import load_lexicon
 from robust_xlt.adversary import AttackConfig, build_space
 from robust_xlt.cli import main
+from robust_xlt.data import PairExample
 from robust_xlt.data.smoke import SAMPLE_DIR, sample_path
 from robust_xlt.evaluation import lexicon_coverage
 from robust_xlt.models import make_tiny_model_dir
@@ -49,7 +50,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     task = get_task("xnli")
     model, tokenizer = task.load_model(str(base))
     bag_of_words(model)
-    examples = [ex for lang in LANGS for ex in task.load_file(sample_path("xnli", "dev", lang), lang)]
+    loaded = [ex for lang in LANGS for ex in task.load_file(sample_path("xnli", "dev", lang), lang)]
+    examples = [ex for ex in loaded if isinstance(ex, PairExample)]
+    assert len(examples) == len(loaded)  # XNLI files hold pairs only
     enc = tokenizer([ex.text_a for ex in examples], [ex.text_b for ex in examples], padding=True, truncation=True, max_length=64, return_tensors="pt")
     with torch.no_grad():
         pooled = model.bert(**enc).pooler_output

@@ -75,6 +75,7 @@ def expect_cli_error(argv: list[str], fragments: list[str], capsys: pytest.Captu
     """``robust-xlt ARGV`` must exit non-zero with one error message on stderr holding
     every fragment, and no traceback."""
     capsys.readouterr()
+    code: int | str | None  # SystemExit.code may be any of these
     try:
         with _deadline():
             code = main(argv)
@@ -164,7 +165,7 @@ XN = XNLI_HEADER + "de\tentailment\tEin Hund.\tEin Tier.\t1\n"
 XN_EN = XNLI_HEADER + "en\tentailment\tA dog.\tAn animal.\t1\n"
 XT = "A dog runs.\tAn animal moves.\tentailment\n"
 
-XNLI_CASES = [
+XNLI_CASES: list[tuple[str, str | bytes, dict[str, Any], list[str]]] = [
     ("empty-file", "", {}, ["empty file"]),
     ("header-lacks-columns", "language\tgold_label\tsentence1\n", {}, ["line 1", "lacks column(s) sentence2"]),
     ("header-only", XNLI_HEADER, {}, ["header only"]),
@@ -201,7 +202,7 @@ def test_xnli_file(tmp_path: Path, content: str | bytes, options: dict[str, Any]
 
 # ----------------------------------------------------------------- arguments of every task loader
 
-LOADERS = {"pawsx": (load_pawsx, PX), "xnli": (load_xnli, XN), "qa": (load_squad, None)}
+LOADERS: dict[str, tuple[Callable[..., Any], str | None]] = {"pawsx": (load_pawsx, PX), "xnli": (load_xnli, XN), "qa": (load_squad, None)}
 
 
 def _good_file(tmp_path: Path, task: str) -> Path:
@@ -223,7 +224,8 @@ def _good_file(tmp_path: Path, task: str) -> Path:
 )
 def test_loader_arguments(tmp_path: Path, task: str, kind: str, fragments: list[str]) -> None:
     loader = LOADERS[task][0]
-    path, lang, errors = _good_file(tmp_path, task), "de", (DataError, ValueError)
+    errors: tuple[type[Exception], ...] = (DataError, ValueError)
+    path, lang = _good_file(tmp_path, task), "de"
     if kind == "unknown-lang":
         lang = "xx"
     elif kind == "empty-lang":
@@ -796,7 +798,7 @@ def _saved_config(tiny: Path, out: Path) -> str:
 
 
 def _resume_state(**overrides: Any) -> str:
-    state = {k: {} for k in ("optimizer_groups", "scheduler", "rng", "state", "config", "runtime")}
+    state: dict[str, Any] = {k: {} for k in ("optimizer_groups", "scheduler", "rng", "state", "config", "runtime")}
     state.update({"format_version": 2, "step": 1, **overrides})
     return json.dumps(state)
 

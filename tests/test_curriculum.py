@@ -139,19 +139,24 @@ def test_strength_scales_the_rate_and_the_languages_mixed_in() -> None:
 def test_protected_spans_are_never_rewritten() -> None:
     config = TrainConfig(method=("rs-da",), synonym_rate=1.0).resolved()
     augment = build_augmenter(config, load_run_lexicon(config))
+    assert augment is not None
     examples = _pairs()
     # Protect every word of text_a ("the big dog ..."): only text_b may change.
     protect = [[[(0, len(ex.text_a))], []] for ex in examples]
     out, _ = augment(examples, step=0, protect=protect)
-    assert [ex.text_a for ex in out] == [ex.text_a for ex in examples]
-    assert any(o.text_b != e.text_b for o, e in zip(out, examples))
+    out_pairs = [o for o in out if isinstance(o, PairExample)]
+    assert len(out_pairs) == len(out)  # pairs in, pairs out
+    assert [ex.text_a for ex in out_pairs] == [ex.text_a for ex in examples]
+    assert any(o.text_b != e.text_b for o, e in zip(out_pairs, examples))
 
 
 def test_relevance_protects_the_most_relevant_words(tiny: str) -> None:  # noqa: F811
     task = get_task("xnli")
     model, tokenizer = task.load_model(tiny)
     config = TrainConfig(method=("codeswitch",), eval_langs=("de", "zh", "sw")).resolved()
-    lexicon, _ = load_run_lexicon(config)
+    loaded = load_run_lexicon(config)
+    assert loaded is not None
+    lexicon, _ = loaded
     attack = AttackConfig(mode="mixed", target_langs=("de", "zh", "sw"))
     settings = InputSettings(max_length=64)
     examples = _pairs()

@@ -96,7 +96,7 @@ def test_adversary_size_is_relative_to_the_input_whatever_its_length(norm: str) 
         ids[:, 0] = 0
         batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor([0, 2])}
         config = TrainConfig(method=("adv",), adv_norm=norm).resolved()
-        methods.make_step(config, [0], 1.0)(model, batch, rng.torch_generator(0, 0, rng.EMBEDDING), 1.0)
+        methods.make_step(config, [0], 1.0)(model, batch, rng.torch_generator(0, 0, rng.EMBEDDING), 1.0, 1.0)
         clean = model.embed(ids).detach()
         mask = methods.perturbation_mask(batch, torch.tensor([0]))
         delta = (model.seen[-1] - clean) * mask
@@ -109,6 +109,7 @@ def test_adversary_size_is_relative_to_the_input_whatever_its_length(norm: str) 
     radius = config.adv_radius
     assert radius == {"l2": 0.2, "linf": 0.1}[norm]
     step = config.adv_lr
+    assert step is not None
     for share in shares:
         if norm == "l2":
             # Two steps of 0.1 that need not point the same way: between one step and the radius.
@@ -230,7 +231,10 @@ def test_generalized_pairs_mix_the_languages_of_aligned_rows() -> None:
     }
     mixed = generalized_sets(sets)
     assert set(mixed) == {("en", "en"), ("en", "de"), ("de", "en"), ("de", "de")}
-    assert [(e.id, e.text_a, e.text_b, e.label) for e in mixed[("en", "de")]] == [("0", "a-en", "b-de", 1), ("1", "c-en", "d-de", 0)]
+    rows = mixed[("en", "de")]
+    pairs = [e for e in rows if isinstance(e, PairExample)]
+    assert len(pairs) == len(rows)  # pairs in, pairs out
+    assert [(e.id, e.text_a, e.text_b, e.label) for e in pairs] == [("0", "a-en", "b-de", 1), ("1", "c-en", "d-de", 0)]
     sets["de"][0] = PairExample("1", "c-de", "d-de", 2, "de")
     with pytest.raises(ValueError, match="different labels"):
         generalized_sets(sets)

@@ -43,7 +43,7 @@ TOTAL, EVERY = 8, 2  # steps, and an evaluation (and checkpoint) every EVERY of 
 TIMING = {"seconds", "s_per_step", "aug_fraction", "train_seconds", "step_seconds", "first_step_seconds", "eval_seconds", "checkpoint_seconds", "bytes"}
 # Stages of a chain of kills, in the order a run reaches them: each kills at one of
 # its points, drawn with the seed, at a call drawn among those the next run makes.
-TRAINING = ("step", "best-file", "best-swap", "resume-file", "resume-swap", "resume-done")
+TRAINING_POINTS = ("step", "best-file", "best-swap", "resume-file", "resume-swap", "resume-done")
 STAGES: tuple[tuple[str, ...], ...] = (
     ("best-file", "best-swap"),
     ("step",),
@@ -53,7 +53,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("eval",),
     ("predictions", "results", "cleanup"),
 )
-SWEEP_STAGES = (*STAGES[:5], TRAINING, TRAINING, ("eval",), ("eval", "predictions", "results"), STAGES[-1])
+SWEEP_STAGES = (*STAGES[:5], TRAINING_POINTS, TRAINING_POINTS, ("eval",), ("eval", "predictions", "results"), STAGES[-1])
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,8 @@ def run(launcher: Any, argv: list[str], fault: tuple[str, int] | None, log: Path
     long after the line appears in its log."""
     log.touch()  # read below before the child may have opened it
     child = launcher.start(argv, fault, log)
-    started, seen = time.monotonic(), {}
+    started = time.monotonic()
+    seen: dict[str, float] = {}
     while (code := child.poll()) is None:
         now = time.monotonic() - started
         if now > DEADLINE_S:

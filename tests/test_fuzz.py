@@ -178,7 +178,7 @@ _piece = st.one_of(
     st.sampled_from(LEXICON_WORDS),
     st.text(alphabet=SCRIPTS, min_size=1, max_size=6),
     st.text(alphabet=HOSTILE, min_size=1, max_size=3),
-    st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=4),
+    st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1, max_size=4),
     st.sampled_from(list(SPACES)),
 )
 hostile_text = st.lists(_piece, max_size=24).map("".join)

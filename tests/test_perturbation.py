@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from reference_perturb import Counts, map_position, reference_counts, reference_perturb, word_key
 from robust_xlt import Lexicon, apply_edits, candidates, perturb, segment_words
+from robust_xlt.perturbation import Mode
 from robust_xlt.stopwords import stopword_list
 
 TEXTS = {
@@ -55,7 +56,7 @@ def reference_counts_of(texts, lang, lexicon, cands, protect=None, stopwords="fu
 @pytest.mark.parametrize("mode", ["synonym", "codeswitch", "mixed"])
 @pytest.mark.parametrize(("rate", "max_edits"), [(0.0, None), (0.5, None), (1.0, None), (1.0, 1)])
 def test_rust_equals_the_python_reference(
-    fixture_lexicon: Lexicon, lang: str, mode: str, rate: float, max_edits: int | None
+    fixture_lexicon: Lexicon, lang: str, mode: Mode, rate: float, max_edits: int | None
 ) -> None:
     texts = TEXTS[lang] * 4  # the same text at several batch indices draws differently
     targets = [t for t in TARGETS if t != lang] if lang != "en" else TARGETS

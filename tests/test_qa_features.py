@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -249,16 +250,17 @@ def wrap(tok: Tokenizer) -> PreTrainedTokenizerFast:
 
 
 @pytest.fixture(scope="session")
-def tokenizer_named():
+def tokenizer_named() -> Callable[[str], tuple[Tokenizer, PreTrainedTokenizerFast]]:
     built: dict[str, tuple[Tokenizer, PreTrainedTokenizerFast] | None] = {}
 
     def get(name: str) -> tuple[Tokenizer, PreTrainedTokenizerFast]:
         if name not in built:
             tok = build_tokenizer(name)
             built[name] = None if tok is None else (tok, wrap(tok))
-        if built[name] is None:
+        got = built[name]
+        if got is None:
             pytest.skip(f"{name} tokenizer not available on this branch")
-        return built[name]
+        return got
 
     return get
 
@@ -326,7 +328,7 @@ def run_qa_features(
         padding="max_length",
     )
     mapping = enc["overflow_to_sample_mapping"]
-    out = {key: np.asarray(enc[key]) for key in hf.model_input_names}
+    out: dict[str, Any] = {key: np.asarray(enc[key]) for key in hf.model_input_names}
     out["overflow_to_sample_mapping"] = np.asarray(mapping)
     out["offsets"] = enc["offset_mapping"]
     out["sequence_ids"] = [enc.sequence_ids(i) for i in range(len(mapping))]
@@ -412,7 +414,7 @@ def compare_with_run_qa(
         assert sorted(ours) == sorted([*keys, "start_positions", "end_positions"])
         ours_labels = np.stack([ours["start_positions"], ours["end_positions"]], axis=1)
         ref_labels = np.stack([ref["start_positions"], ref["end_positions"]], axis=1)
-        for i in np.nonzero((ours_labels != ref_labels).any(axis=1))[0]:
+        for i in map(int, np.nonzero((ours_labels != ref_labels).any(axis=1))[0]):
             ex = cut[ref["overflow_to_sample_mapping"][i]]
             why = explain(tuple(ours_labels[i]), ref, i, ex)
             assert why is not None, (
@@ -432,14 +434,14 @@ def compare_with_run_qa(
         reasons["trimmed"] = int((expected != ref["offset_mapping"]).any(axis=2).sum())
 
     direct = prepare(examples, hf, **setting)
-    exact = np.asarray(exact)
+    exact_mask = np.asarray(exact)
     for key in ours:
         np.testing.assert_array_equal(
-            direct[key][exact[direct["overflow_to_sample_mapping"]]],
-            ours[key][exact[ours["overflow_to_sample_mapping"]]],
+            direct[key][exact_mask[direct["overflow_to_sample_mapping"]]],
+            ours[key][exact_mask[ours["overflow_to_sample_mapping"]]],
             err_msg=key,
         )
-    for e in np.nonzero(~exact)[0]:
+    for e in map(int, np.nonzero(~exact_mask)[0]):
         first_row = int(np.argmax(direct["overflow_to_sample_mapping"] == e))
         question = hf(examples[e].question.lstrip(), add_special_tokens=False, truncation=True, max_length=mql)
         np.testing.assert_array_equal(direct["input_ids"][first_row, 1 : 1 + mql], question["input_ids"])

@@ -107,7 +107,8 @@ def words_full(text: str, lang: str) -> list[str]:
 def test_punctuation_stop_words_never_become_words_in_unspaced_runs() -> None:
     # Issue 10's sweep: stopwordsiso's Korean list holds "_", which UAX #29 keeps
     # inside a katakana run, so "_" came out as a word between テスト and データ.
-    assert "_" in stopword_list("ko", "full")
+    full_list = stopword_list("ko", "full")
+    assert full_list is not None and "_" in full_list
     assert words_full("テスト_データ", "ko") == ["テスト", "データ"]
     (spans,) = segment_words(["テスト_データ 한국어"], "ko", stopwords="full")
     assert spans == segment_words(["テスト_データ 한국어"], "ko", stopwords="none")[0]

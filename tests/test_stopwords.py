@@ -31,7 +31,8 @@ def test_function_word_files_are_short_clean_lists(lang: str) -> None:
         assert not any(c.isspace() for c in word), word
     loaded = stopword_list(lang)
     assert loaded is not None and set(words) <= set(loaded)
-    assert len(stopword_set(lang)) == len(loaded)
+    loaded_set = stopword_set(lang)
+    assert loaded_set is not None and len(loaded_set) == len(loaded)
 
 
 def test_english_function_words_leave_content_words_out() -> None:

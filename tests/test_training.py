@@ -340,7 +340,7 @@ def test_noise_touches_only_real_tokens_with_the_requested_scale(kind: str) -> N
     model, batch = TinyEncoder(), tiny_batch()
     config = TrainConfig(method=("rs-rp",), noise=kind, noise_scale=0.5).resolved()
     step = methods.make_step(config, SPECIALS, embedding_std=2.0)
-    step(model, batch, generator(), 1.0)
+    step(model, batch, generator(), 1.0, 1.0)
     (noise,) = perturbations(model, batch)
     mask = methods.perturbation_mask(batch, torch.tensor(SPECIALS))
     assert torch.all(noise[mask.squeeze(-1) == 0] == 0)
@@ -349,7 +349,7 @@ def test_noise_touches_only_real_tokens_with_the_requested_scale(kind: str) -> N
     if kind == "uniform":
         assert real.abs().max().item() <= 3**0.5 + 1e-6
     model.seen.clear()
-    step(model, batch, generator(), 1.0)
+    step(model, batch, generator(), 1.0, 1.0)
     assert torch.equal(perturbations(model, batch)[0], noise)  # same step, same draw
 
 
@@ -360,7 +360,7 @@ def test_adversarial_steps_stay_in_the_ball_and_off_special_tokens(norm: str, va
     config = TrainConfig(
         method=("adv",), adv_variant=variant, adv_norm=norm, adv_steps=3, adv_lr=0.4, adv_radius=0.5, adv_init_mag=0.1
     ).resolved()
-    methods.make_step(config, SPECIALS, 1.0)(model, batch, generator(), 1.0)
+    methods.make_step(config, SPECIALS, 1.0)(model, batch, generator(), 1.0, 1.0)
     deltas = perturbations(model, batch)
     passes = {"pgd": 3 + 2, "freelb": 3}[variant]  # pgd: clean, 3 ascents, final
     assert len(deltas) == passes
@@ -381,7 +381,7 @@ def test_adversarial_steps_stay_in_the_ball_and_off_special_tokens(norm: str, va
 def test_pgd_from_zero_reuses_the_clean_pass() -> None:
     model, batch = TinyEncoder(), tiny_batch()
     config = TrainConfig(method=("adv",), adv_steps=1, adv_lr=0.3, adv_radius=0.0).resolved()
-    loss = methods.make_step(config, SPECIALS, 1.0)(model, batch, generator(), 1.0)
+    loss = methods.make_step(config, SPECIALS, 1.0)(model, batch, generator(), 1.0, 1.0)
     deltas = perturbations(model, batch)
     assert len(deltas) == 2 and deltas[0].abs().sum() == 0  # FGM: clean + adversarial
     # One step of 0.3 of each example's embedding norm (real, non-special tokens).
@@ -403,8 +403,8 @@ def test_micro_batches_add_up_to_the_batch_gradient(method: tuple[str, ...]) -> 
     config = TrainConfig(method=method, adv_steps=1).resolved()
     whole, split = TinyEncoder(), TinyEncoder()
     step = methods.make_step(config, SPECIALS, 1.0)
-    loss = step(whole, batch, generator(), 1.0)
-    total = sum(step(split, trim_padding(part), generator(), w) for part, w in parts)
+    loss = step(whole, batch, generator(), 1.0, 1.0)
+    total = sum(step(split, trim_padding(part), generator(), w, 1.0) for part, w in parts)
     assert total == pytest.approx(loss, rel=1e-5)
     for a, b in zip(whole.parameters(), split.parameters(), strict=True):
         assert a.grad is not None and b.grad is not None
