@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_core_stub_matches_runtime() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mypy.stubtest", "robust_xlt._core"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_package_and_tests_type_check() -> None:
+    # The package is typed (py.typed); the tests are checked too, because a test that
+    # calls an API with the wrong shape is usually testing something other than it says.
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "python", "tests"], cwd=root, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stdout + result.stderr
