@@ -181,11 +181,11 @@ def _word_importance(model: Any, tokenizer: Any, pair: tuple[str, str], gold: in
     return scores
 
 
-def _apply(texts: tuple[str, ...], edits: Sequence[tuple[int, int, int, str]]) -> tuple[str, ...]:
+def _apply(texts: tuple[str, str], edits: Sequence[tuple[int, int, int, str]]) -> tuple[str, str]:
     out = list(texts)
     for slot, start, end, replacement in sorted(edits, key=lambda e: (e[0], -e[1])):
         out[slot] = out[slot][:start] + replacement + out[slot][end:]
-    return tuple(out)
+    return out[0], out[1]
 
 
 def reference_attack(model: Any, tokenizer: Any, examples: Sequence[Any], lexicon: Lexicon, config: AttackConfig) -> dict[str, float]:
@@ -204,7 +204,8 @@ def reference_attack(model: Any, tokenizer: Any, examples: Sequence[Any], lexico
         n_words = sum(len(w) for w in segment_words(list(texts), ex.lang, lexicon, stopwords=config.stopwords))
         budget = max_changes(config.budget, n_words)
         importance = _word_importance(model, tokenizer, texts, ex.label, words)
-        current, edits = float(score[0]), []
+        current = float(score[0])
+        edits: list[tuple[int, int, int, str]] = []
         for w in sorted(range(len(words)), key=lambda w: -importance[w]):
             if len(edits) >= budget or importance[w] == float("-inf"):
                 break

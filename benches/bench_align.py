@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from reference_align import reference_align_words
+# tests/ goes on sys.path in benches/conftest.py at run time; a `mypy benches` run does not see it.
+from reference_align import reference_align_words  # type: ignore[import-not-found]
 from robust_xlt.adversary.ranking import align_words
 from robust_xlt.adversary.victims import GradientPass
 
@@ -35,7 +36,9 @@ Words = list[list[tuple[int, int, int]]]
 
 def _text(rng: random.Random, n_words: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Word spans and piece spans of a text of `n_words` words joined by spaces."""
-    words, pieces, at = [], [], 0
+    words: list[tuple[int, int]] = []
+    pieces: list[tuple[int, int]] = []
+    at = 0
     for _ in range(n_words):
         size = rng.randint(2, 9)
         words.append((at, at + size))

@@ -29,7 +29,8 @@ from typing import Any
 
 import pytest
 
-from reference_perturb import _WORD, reference_perturb_texts
+# tests/ goes on sys.path in benches/conftest.py at run time; a `mypy benches` run does not see it.
+from reference_perturb import _WORD, reference_perturb_texts  # type: ignore[import-not-found]
 from robust_xlt import Lexicon, load_lexicon, perturb, segment_words
 from robust_xlt.stopwords import stopword_list
 

@@ -31,11 +31,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
-SIZES: dict[str, dict[str, int]] = {
+
+class Shape(TypedDict):
+    """An encoder size: the XLMRobertaConfig arguments it sets."""
+
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+
+
+SIZES: dict[str, Shape] = {
     "base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
     "small": {"hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 1536},
     "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
@@ -89,6 +99,7 @@ def bare_loop_seconds(model_dir: Path, base: dict[str, Any], warmup: int, steps:
     """The same batches through a plain transformers training loop."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from robust_xlt.data import PairExample
     from robust_xlt.training import build_config
     from robust_xlt.training.data import load_task_data
     from robust_xlt.training.loop import BatchOrder
@@ -107,7 +118,9 @@ def bare_loop_seconds(model_dir: Path, base: dict[str, Any], warmup: int, steps:
     precision = Precision(c.precision, device)
     seconds = []
     for step in range(warmup + steps):
-        examples = [data.train[i] for i in order.indices(step)]
+        batch = [data.train[i] for i in order.indices(step)]
+        examples = [ex for ex in batch if isinstance(ex, PairExample)]
+        assert len(examples) == len(batch), "the bare loop trains sentence pairs only"
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()

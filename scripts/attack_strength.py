@@ -50,8 +50,9 @@ def main() -> None:
     rows = []
     for setting in args.settings.split(","):
         norm, *sizes = setting.split(":")
-        overrides = {"adv_lr": float(sizes[0]), "adv_radius": float(sizes[1])} if sizes else {}
-        config = TrainConfig(task=args.task, method=("adv",), adv_norm=norm, **overrides).resolved()
+        # NORM alone: adv_lr and adv_radius None, the norm's defaults (ADV_DEFAULTS).
+        adv_lr, adv_radius = (float(sizes[0]), float(sizes[1])) if sizes else (None, None)
+        config = TrainConfig(task=args.task, method=("adv",), adv_norm=norm, adv_lr=adv_lr, adv_radius=adv_radius).resolved()
         totals = {"clean_loss": 0.0, "adv_loss": 0.0, "clean_correct": 0, "adv_correct": 0, "share": 0.0, "old": 0.0, "n": 0}
         for start in range(0, len(examples), args.batch_size):
             batch = to_device(task.train_batch(tokenizer, examples[start : start + args.batch_size], settings), device)
@@ -79,7 +80,7 @@ def main() -> None:
                 # example by at most 0.2 in l2, whatever its embeddings' norm.
                 totals["old"] += float((0.2 / (clean_embeds * mask).flatten(1).norm(dim=1)).sum())
                 totals["n"] += n
-        n = totals["n"]
+        n = int(totals["n"])  # a count: every term added was an int
         rows.append(
             {
                 "norm": norm,

@@ -31,12 +31,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-import test_fuzz as fuzz  # noqa: E402  (the checks live with the Hypothesis tests)
+# The checks live with the Hypothesis tests; tests/ goes on sys.path above, which a `mypy scripts` run does not see.
+import test_fuzz as fuzz  # type: ignore[import-not-found]  # noqa: E402
 from robust_xlt import apply_edits, load_lexicon, segment_words  # noqa: E402
+from robust_xlt.stopwords import StopWords  # noqa: E402
 
 TEXTS_PER_BATCH = 200
 QA_PER_BATCH = 40
-STOPWORDS = ["function", "full", "none"]
+STOPWORDS: list[StopWords] = ["function", "full", "none"]
 
 
 def random_char(rng: random.Random) -> str:
@@ -143,17 +145,18 @@ class Run:
                     culprit, error = [item], single_error
                     break
         self.failed += 1
+        message = f"{type(error).__name__}: {str(error)[:2000]}"
         record = {
             "target": target,
             "seed": self.seed,
             "round": round_,
-            "error": f"{type(error).__name__}: {str(error)[:2000]}",
+            "error": message,
             "traceback": traceback.format_exception(error)[-3:],
             "inputs": [describe(x)[:5000] for x in culprit],
         }
         with self.failures.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record, ensure_ascii=True) + "\n")
-        print(f"FAILURE {target} round {round_}: {record['error'][:300]}", flush=True)
+        print(f"FAILURE {target} round {round_}: {message[:300]}", flush=True)
 
 
 def one_round(run: Run, round_: int, lexicon, tokenizers, folder: Path) -> None:

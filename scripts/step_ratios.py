@@ -102,7 +102,7 @@ def unpacked(data: Path, name: str, scratch: Path) -> Path:
 
 def lexicon_files(lexicons: Path, langs: tuple[str, ...]) -> tuple[str, ...]:
     """OMW English, then per language other than English MUSE en-LANG, else its OMW wordnet."""
-    wordnets = {}
+    wordnets: dict[str, Path] = {}
     for path in sorted((lexicons / "omw" / "wikt").glob("wn-wikt-*.tab")):
         try:
             wordnets.setdefault(normalize_lang(path.stem.removeprefix("wn-wikt-")), path)

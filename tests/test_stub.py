@@ -15,10 +15,12 @@ def test_core_stub_matches_runtime() -> None:
 
 
 def test_package_and_tests_type_check() -> None:
-    # The package is typed (py.typed); the tests are checked too, because a test that
+    # The package is typed (py.typed); the tests, benches and scripts are checked too, because a test that
     # calls an API with the wrong shape is usually testing something other than it says.
+    # benches/ is its own run: its conftest.py and the tests' share a module name.
     root = Path(__file__).resolve().parent.parent
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "python", "tests"], cwd=root, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    for paths in (["python", "tests", "scripts"], ["benches"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "mypy", *paths], cwd=root, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
