@@ -125,26 +125,26 @@ def make_step(
 
     if method is None:
 
-        def standard(model: Any, batch: Batch, gen: torch.Generator, weight: float, strength: float = 1.0) -> float:
+        def standard(model: Any, batch: Batch, gen: torch.Generator, weight: float, strength: float) -> float:
             return standard_step(model, batch, loss_at, weight)
 
         return standard
     if method == "rs-rp":
         scale = config.noise_scale * embedding_std
 
-        def rs_rp(model: Any, batch: Batch, gen: torch.Generator, weight: float, strength: float = 1.0) -> float:
+        def rs_rp(model: Any, batch: Batch, gen: torch.Generator, weight: float, strength: float) -> float:
             mask = perturbation_mask(batch, specials)
             return noise_step(model, batch, loss_at, mask, config.noise, scale * strength, gen, weight)
 
         return rs_rp
     if config.adv_variant == "pgd":
 
-        def pgd(model: Any, batch: Batch, gen: torch.Generator, weight: float, strength: float = 1.0) -> float:
+        def pgd(model: Any, batch: Batch, gen: torch.Generator, weight: float, strength: float) -> float:
             return pgd_step(model, batch, loss_at, perturbation_mask(batch, specials), config, gen, weight, strength)
 
         return pgd
 
-    def freelb(model: Any, batch: Batch, gen: torch.Generator, weight: float, strength: float = 1.0) -> float:
+    def freelb(model: Any, batch: Batch, gen: torch.Generator, weight: float, strength: float) -> float:
         return freelb_step(model, batch, loss_at, perturbation_mask(batch, specials), config, gen, weight, strength)
 
     return freelb
