@@ -14,7 +14,7 @@ def test_core_stub_matches_runtime() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_package_and_tests_type_check() -> None:
+def test_package_tests_scripts_and_benches_type_check() -> None:
     # The package is typed (py.typed); the tests, benches and scripts are checked too, because a test that
     # calls an API with the wrong shape is usually testing something other than it says.
     # benches/ is its own run: its conftest.py and the tests' share a module name.
