@@ -27,6 +27,7 @@ from robust_xlt.compare.stats import (
     sign_flip_p_value,
 )
 from robust_xlt.models import make_tiny_model_dir
+from robust_xlt.training.checkpoint import checkpointed_train_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -449,6 +450,14 @@ def test_a_killed_grid_continues_to_the_same_report(grid_dir: Path, tmp_path: Pa
         run_grid(load_grid(path, output_dir=root))
     assert (root / "runs" / "xnli-rs-da-seed0" / "resume").is_dir()
     assert not (root / "runs" / "xnli-rs-da-seed0" / "results.json").exists()
+    # The cut-off piece's training time, as its checkpoint counted it, made large so
+    # that the finished cell's record shows whether it counts the piece.
+    state_path = root / "runs" / "xnli-rs-da-seed0" / "resume" / "state.json"
+    state = json.loads(state_path.read_text())
+    assert state["state"]["seconds"]["train"] > 0
+    state["state"]["seconds"]["train"] = 5000.0
+    state_path.write_text(json.dumps(state))
+    assert checkpointed_train_seconds(root / "runs" / "xnli-rs-da-seed0") == 5000.0
     partial = json.loads((root / "report" / "report.json").read_text())
     assert "1 unfinished of 4 cells" in " ".join(partial["notes"])
     monkeypatch.setattr(runner_module, "train", real_train)
@@ -462,6 +471,18 @@ def test_a_killed_grid_continues_to_the_same_report(grid_dir: Path, tmp_path: Pa
     expected = json.loads((grid_dir / "out" / "report" / "report.json").read_text())
     assert without_cost(outcome.report)["tasks"] == without_cost(expected)["tasks"]  # type: ignore[arg-type]
     assert without_cost(outcome.report)["notes"] == []  # type: ignore[arg-type]
+    record = json.loads((root / "cells" / "xnli-rs-da-seed0.json").read_text())
+    assert 5000 < record["stages"]["train"] < 5000 + 600
+    assert record["seconds"] == pytest.approx(sum(record["stages"].values()), abs=1.0)
+
+
+def test_checkpointed_train_seconds_is_zero_without_a_readable_checkpoint(tmp_path: Path) -> None:
+    assert checkpointed_train_seconds(tmp_path / "none") == 0.0
+    (tmp_path / "resume").mkdir()
+    (tmp_path / "resume" / "state.json").write_text("{not json")
+    assert checkpointed_train_seconds(tmp_path) == 0.0
+    (tmp_path / "resume" / "state.json").write_text(json.dumps({"state": {"seconds": {"train": 12.5}}}))
+    assert checkpointed_train_seconds(tmp_path) == 12.5
 
 
 def test_compare_dry_run_lists_cells_and_runs_nothing(grid_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

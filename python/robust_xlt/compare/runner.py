@@ -17,7 +17,9 @@ Output folder::
     generalized/<cell>/  results.json with the generalized matrix, predictions
     logs/<cell>.log  the cell's log lines
     cells/<cell>.json    written when a cell finishes: its stages' seconds (a stage
-                         run again later, e.g. a deleted attack, replaces its own entry)
+                         run again later, e.g. a deleted attack, replaces its own entry;
+                         a resumed training counts its earlier pieces up to their
+                         last checkpoint)
     report/          report.md, report.json, report.csv, figures/
 """
 
@@ -39,6 +41,7 @@ from robust_xlt.compare.runs import GRID_MANIFEST
 from robust_xlt.evaluation import ATTACK_JSON
 from robust_xlt.folder_lock import FolderBusyError, FolderLock
 from robust_xlt.training import evaluate_saved, train
+from robust_xlt.training.checkpoint import checkpointed_train_seconds
 from robust_xlt.training.loop import attack_saved
 from robust_xlt.training.parallel import Processes, launched_rank
 
@@ -212,9 +215,14 @@ def run_cell(cell: Cell, root: Path) -> float:
         log.info("cell %s: %s", cell.name, cell_status(cell, root))
         run = cell.run_dir(root)
         if not (run / "results.json").exists():
+            resume = run.is_dir() and any(run.iterdir())
+            # A cut-off run's earlier pieces count too, up to their last checkpoint
+            # (what they did after it is done again, and timed, in this piece).
+            before = checkpointed_train_seconds(run) if resume else 0.0
             t = time.perf_counter()
-            train(cell.config, resume=run.is_dir() and any(run.iterdir()))
-            stages["train"] = time.perf_counter() - t
+            train(cell.config, resume=resume)
+            stages["train"] = before + time.perf_counter() - t
+            start -= before  # the cell's seconds too
         attack_dir = cell.attack_dir(root)
         if attack_dir is not None and not (attack_dir / ATTACK_JSON).exists():
             t = time.perf_counter()

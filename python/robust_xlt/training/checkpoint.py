@@ -106,6 +106,19 @@ def has_resume(out_dir: Path) -> bool:
     return (out_dir / RESUME_DIR).is_dir() or (out_dir / _RESUME_OLD).is_dir() or (out_dir / LEGACY_RESUME_FILE).exists()
 
 
+def checkpointed_train_seconds(out_dir: Path) -> float:
+    """The training seconds a run's checkpoint has counted (the pieces before a kill,
+    up to their last checkpoint); 0 when it has none or an unreadable one. Reads
+    state.json only, not the tensors, for a caller that times a resumed run."""
+    for folder in (out_dir / RESUME_DIR, out_dir / _RESUME_OLD):
+        try:
+            seconds = _read_json(folder / "state.json")["state"]["seconds"].get("train", 0.0)
+            return float(seconds)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return 0.0
+
+
 def load_resume(out_dir: Path) -> dict[str, Any]:
     """The checkpoint of ``out_dir``: its JSON state plus ``trainable``, ``moments`` and
     ``rng_tensors`` tensor dicts. CheckpointError naming the file when it is damaged."""
