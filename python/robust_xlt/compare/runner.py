@@ -211,6 +211,7 @@ def run_cell(cell: Cell, root: Path) -> float:
     package.addHandler(handler)
     start = time.perf_counter()
     stages: dict[str, float] = {}
+    earlier_pieces = 0.0  # a resumed training's seconds before this piece
     try:
         log.info("cell %s: %s", cell.name, cell_status(cell, root))
         run = cell.run_dir(root)
@@ -218,11 +219,10 @@ def run_cell(cell: Cell, root: Path) -> float:
             resume = run.is_dir() and any(run.iterdir())
             # A cut-off run's earlier pieces count too, up to their last checkpoint
             # (what they did after it is done again, and timed, in this piece).
-            before = checkpointed_train_seconds(run) if resume else 0.0
+            earlier_pieces = checkpointed_train_seconds(run) if resume else 0.0
             t = time.perf_counter()
             train(cell.config, resume=resume)
-            stages["train"] = before + time.perf_counter() - t
-            start -= before  # the cell's seconds too
+            stages["train"] = earlier_pieces + time.perf_counter() - t
         attack_dir = cell.attack_dir(root)
         if attack_dir is not None and not (attack_dir / ATTACK_JSON).exists():
             t = time.perf_counter()
@@ -233,7 +233,7 @@ def run_cell(cell: Cell, root: Path) -> float:
             t = time.perf_counter()
             _generalized(cell, run, generalized_dir)
             stages["generalized"] = time.perf_counter() - t
-        seconds = time.perf_counter() - start
+        seconds = earlier_pieces + time.perf_counter() - start
         # A stage re-run later (an attack deleted to be redone) keeps the record of
         # the stages that finished before it: the cell's cost is all of them.
         path = root / "cells" / f"{cell.name}.json"

@@ -110,13 +110,18 @@ def checkpointed_train_seconds(out_dir: Path) -> float:
     """The training seconds a run's checkpoint has counted (the pieces before a kill,
     up to their last checkpoint); 0 when it has none or an unreadable one. Reads
     state.json only, not the tensors, for a caller that times a resumed run."""
-    for folder in (out_dir / RESUME_DIR, out_dir / _RESUME_OLD):
-        try:
-            seconds = _read_json(folder / "state.json")["state"]["seconds"].get("train", 0.0)
-            return float(seconds)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue
-    return 0.0
+    try:
+        seconds = _read_json(_resume_folder(out_dir) / "state.json")["state"]["seconds"].get("train", 0.0)
+        return float(seconds)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 0.0
+
+
+def _resume_folder(out_dir: Path) -> Path:
+    """The folder a resume reads: the checkpoint, or the previous one when a swap was
+    cut off between removing the one and renaming the other."""
+    folder = out_dir / RESUME_DIR
+    return out_dir / _RESUME_OLD if not folder.is_dir() and (out_dir / _RESUME_OLD).is_dir() else folder
 
 
 def load_resume(out_dir: Path) -> dict[str, Any]:
@@ -127,10 +132,9 @@ def load_resume(out_dir: Path) -> dict[str, Any]:
             f"{out_dir / LEGACY_RESUME_FILE}: a checkpoint of an older robust-xlt (format 1); this version "
             "cannot continue it. Start the run again with --overwrite."
         )
-    folder = out_dir / RESUME_DIR
-    if not folder.is_dir() and (out_dir / _RESUME_OLD).is_dir():
-        log.warning("%s is missing; resuming from the previous checkpoint in %s", folder, out_dir / _RESUME_OLD)
-        folder = out_dir / _RESUME_OLD
+    folder = _resume_folder(out_dir)
+    if folder.name == _RESUME_OLD:
+        log.warning("%s is missing; resuming from the previous checkpoint in %s", out_dir / RESUME_DIR, folder)
     state_path = folder / "state.json"
     try:
         payload = _read_json(state_path)
